@@ -1,0 +1,20 @@
+"""keras_bnn: binary neural networks for Keras, trained with published methods and deployed
+as 1-bit programs through Larq Compute Engine.
+
+Import it before anything that touches `tf.keras`: it sets TensorFlow up with the Keras 2
+API (`tf_keras`) that larq and Larq Compute Engine need (see `keras_bnn._keras`).
+
+```python
+import keras_bnn
+import larq as lq
+
+layer = lq.layers.QuantConv2D(64, 3, input_quantizer="ternary_sign", kernel_quantizer="recu")
+```
+"""
+
+from keras_bnn import _keras  # noqa: F401  (must run first: environment set-up)
+from keras_bnn import quantizers
+
+__version__ = "0.1.0"
+
+__all__ = ["quantizers"]

@@ -1,0 +1,37 @@
+"""The one place where keras_bnn sets up TensorFlow, Keras and larq.
+
+larq 0.14 and Larq Compute Engine 0.16 support only the Keras 2 API. TensorFlow >= 2.16
+routes `tf.keras` to Keras 3 unless `TF_USE_LEGACY_KERAS=1` is set before `tf.keras` is
+first touched, in which case it routes to the `tf_keras` package. This module sets the
+variable, imports TensorFlow, checks that `tf.keras` really is `tf_keras`, and only then
+imports larq. Every other module of the package imports `tf`, `keras` and `lq` from here.
+
+# Raises
+    ImportError: when TensorFlow was already imported and its `tf.keras` is Keras 3, which
+        can no longer be changed inside this Python process.
+"""
+
+import os
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+if tf.keras.layers.Layer is not keras.layers.Layer:
+    raise ImportError(
+        "keras_bnn needs the Keras 2 API (the tf_keras package), but TensorFlow was "
+        f"imported before keras_bnn with tf.keras = Keras {tf.keras.__version__}. "
+        "Import keras_bnn before anything that touches tf.keras, or set the "
+        "environment variable TF_USE_LEGACY_KERAS=1 before starting Python "
+        "(for example `export TF_USE_LEGACY_KERAS=1`)."
+    )
+
+import larq as lq  # noqa: E402
+
+# larq keeps the metrics support of its own quantizers (the `flip_ratio` metric and the
+# default metrics of `larq.context.metrics_scope`) in a private base class; our quantizers
+# subclass it so that they behave exactly like larq's. This is the only use of it.
+LarqBaseQuantizer = lq.quantizers._BaseQuantizer
+
+__all__ = ["LarqBaseQuantizer", "keras", "lq", "tf"]

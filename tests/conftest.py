@@ -1,0 +1,35 @@
+"""Shared test set-up: keras_bnn first (Keras 2), two logical CPUs, the real data sets."""
+
+import pathlib
+
+import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 before anything else)
+import pytest
+import tensorflow as tf
+
+# Two logical CPU devices, so that tests can train under MirroredStrategy. This must happen
+# before TensorFlow initializes its runtime, hence at import time of the conftest.
+_cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    _cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
+
+SHARED_DATASETS = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def shared_datasets():
+    """`../shared/datasets` beside the project; a test that needs it fails when it is missing."""
+    if not SHARED_DATASETS.is_dir():
+        pytest.fail(
+            f"{SHARED_DATASETS} is missing: the tests read real data sets from there. "
+            "Place the shared folder beside this checkout."
+        )
+    return SHARED_DATASETS
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    """Each test starts with fresh layer names and a fixed seed."""
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(0)
+    yield
