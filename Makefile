@@ -41,7 +41,8 @@ test: $(INSTALLED)
 
 # Re-record the tested versions after a deliberate upgrade (then run `make test`).
 lock: $(INSTALLED)
-	$(PY) -m pip freeze --exclude-editable | grep -vE "^(pip|setuptools|wheel)==" > constraints.txt
+	{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable \
+	  | grep -vE "^(pip|setuptools|wheel)=="; } > constraints.new && mv constraints.new constraints.txt
 
 clean:
 	rm -rf $(VENV) build *.egg-info
