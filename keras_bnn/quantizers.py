@@ -34,6 +34,7 @@ __all__ = [
     "ReCU",
     "ReCUActivation",
     "TernarySign",
+    "check_tau",
     "clamp_and_binarize",
     "recu",
     "recu_activation",
@@ -66,9 +67,22 @@ def _unbiased_variance(x, axis):
     return variance * count / tf.maximum(count - 1.0, 1.0)
 
 
-def _validate_fraction(name, value, low, high):
-    if not low < value <= high:
-        raise ValueError(f"`{name}` must be in ({low}, {high}], got {value}.")
+def check_tau(tau):
+    """Returns ReCU's τ as a float after checking that it lies in `(0.5, 1]`.
+
+    # Arguments
+        tau: A float, or a scalar tensor or variable.
+
+    # Raises
+        ValueError: if τ is outside `(0.5, 1]`: `Q(τ) = -b ln(2 - 2τ)` is then not positive.
+    """
+    value = float(keras.backend.get_value(tau))
+    if not 0.5 < value <= 1.0:
+        raise ValueError(
+            f"`tau` must be in (0.5, 1] (the quantile at which ReCU clamps weights; "
+            f"1 disables the clamp), got {value}."
+        )
+    return value
 
 
 def _training_branch(training, if_training, otherwise):
@@ -349,7 +363,7 @@ class ReCU(LarqBaseQuantizer):
     precision = 1
 
     def __init__(self, tau=0.85, center=True, b_star=2.0, **kwargs):
-        _validate_fraction("tau", float(keras.backend.get_value(tau)), 0.5, 1.0)
+        check_tau(tau)
         if not b_star > 0:
             raise ValueError(f"`b_star` must be > 0, got {b_star}.")
         super().__init__(**kwargs)

@@ -206,7 +206,7 @@ def test_recu_reads_a_tau_variable_at_every_call():
 
 @pytest.mark.parametrize("tau", [0.5, 0.3, 1.01, tf.Variable(0.4)])
 def test_recu_refuses_tau_outside_half_open_interval(tau):
-    with pytest.raises(ValueError, match=r"`tau` must be in \(0.5, 1.0\]"):
+    with pytest.raises(ValueError, match=r"`tau` must be in \(0.5, 1\]"):
         quantizers.ReCU(tau=tau)
 
 

@@ -27,6 +27,7 @@ def build_model(conv_kwargs):
     return tf.keras.Model(inputs, tf.keras.layers.Dense(4)(x))
 
 
+@pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 @pytest.mark.parametrize("quantizer", sorted(QUANTIZED_CONVS))
 @pytest.mark.parametrize("file_name", ["model.h5", "model.keras", "saved_model"])
 def test_model_saves_and_reloads_without_custom_objects(quantizer, file_name, tmp_path):
