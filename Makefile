@@ -10,9 +10,11 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 # The data set `make train` uses by default: Debian's dataset-fashion-mnist package, which
-# works without any network once installed. Skipped when you point train.py elsewhere.
+# works without any network once installed. Skipped when you point train.py elsewhere;
+# where apt-get cannot be used, train.py falls back to tensorflow-datasets (needs network).
 DEFAULT_DATA := /usr/share/datasets/fashion-mnist
-NEEDS_DEFAULT_DATA := $(if $(KERAS_BNN_DATA_DIR)$(findstring --data_dir,$(ARGS)),,$(DEFAULT_DATA))
+NEEDS_DEFAULT_DATA := $(if $(KERAS_BNN_DATA_DIR)$(findstring --data_dir,$(ARGS))$(findstring --dataset,$(ARGS)),,$(DEFAULT_DATA))
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -27,11 +29,12 @@ $(INSTALLED): pyproject.toml constraints.txt
 
 $(DEFAULT_DATA):
 	@echo "Installing Debian's dataset-fashion-mnist package (the default data of make train)"
-	@apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
-	  || (apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null) \
-	  || { echo "Could not install dataset-fashion-mnist (needs root and Debian's package \
-	registry). Install it with 'sudo apt-get install dataset-fashion-mnist', or give your \
-	own copy of the four Fashion-MNIST files: make train ARGS=--data_dir=DIR" >&2; exit 1; }
+	@{ command -v apt-get >/dev/null && $(SUDO) true 2>/dev/null \
+	   && { $(SUDO) apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
+	        || { $(SUDO) apt-get update -q >/dev/null 2>&1 \
+	             && $(SUDO) apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; }; }; } \
+	  || echo "note: could not install it (needs apt-get and root); train.py will try \
+	tensorflow-datasets, or give your own copy: make train ARGS=--data_dir=DIR"
 
 train: $(INSTALLED) $(NEEDS_DEFAULT_DATA)
 	$(PY) train.py $(ARGS)

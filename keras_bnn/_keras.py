@@ -34,4 +34,29 @@ import larq as lq  # noqa: E402
 # subclass it so that they behave exactly like larq's. This is the only use of it.
 LarqBaseQuantizer = lq.quantizers._BaseQuantizer
 
-__all__ = ["LarqBaseQuantizer", "keras", "lq", "tf"]
+
+
+def register_serializable(*aliases):
+    """Registers a class so that Keras and larq find it by every name it may be saved under.
+
+    `"keras_bnn>ClassName"` (the `.keras` format and `register_keras_serializable`), the bare
+    `"ClassName"` (the legacy `.h5` format and `lq.quantizers.get`) and each alias (e.g. a
+    quantizer's snake_case name). Models then load without `custom_objects`.
+
+    ```python
+    @register_serializable("ternary_sign")
+    class TernarySign(LarqBaseQuantizer): ...
+    ```
+    """
+
+    def decorator(cls):
+        cls = keras.utils.register_keras_serializable(package="keras_bnn")(cls)
+        custom_objects = keras.utils.get_custom_objects()
+        for name in (cls.__name__, *aliases):
+            custom_objects[name] = cls
+        return cls
+
+    return decorator
+
+
+__all__ = ["LarqBaseQuantizer", "keras", "lq", "register_serializable", "tf"]

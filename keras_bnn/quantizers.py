@@ -28,7 +28,7 @@ x = lq.layers.QuantConv2D(
 
 import math
 
-from keras_bnn._keras import LarqBaseQuantizer, keras, lq, tf
+from keras_bnn._keras import LarqBaseQuantizer, keras, lq, register_serializable, tf
 
 __all__ = [
     "ReCU",
@@ -45,19 +45,6 @@ __all__ = [
 
 # The variance epsilon of the ReCU official code, for weights and activations alike.
 _VARIANCE_EPSILON = 1e-5
-
-
-def _register(alias):
-    """Makes a quantizer class resolvable as `ClassName`, `alias` and `keras_bnn>ClassName`."""
-
-    def decorator(cls):
-        cls = keras.utils.register_keras_serializable(package="keras_bnn")(cls)
-        custom_objects = keras.utils.get_custom_objects()
-        custom_objects[cls.__name__] = cls
-        custom_objects[alias] = cls
-        return cls
-
-    return decorator
 
 
 def _unbiased_variance(x, axis):
@@ -136,7 +123,7 @@ def ternary_sign(x, threshold=0.5, clip_value=1.0):
     return _ternary(x)
 
 
-@_register("ternary_sign")
+@register_serializable("ternary_sign")
 class TernarySign(LarqBaseQuantizer):
     r"""BinaryDuo's ternary activation, `0.5 * (sign(x + t) + sign(x - t))` (precision 2).
 
@@ -321,7 +308,7 @@ def recu(kernel, tau=0.85, center=True, b_star=2.0):
     return clamp_and_binarize(standardized, tau)
 
 
-@_register("recu")
+@register_serializable("recu")
 class ReCU(LarqBaseQuantizer):
     r"""ReCU's kernel quantizer: standardization, Laplace-quantile clamp, sign (precision 1).
 
@@ -427,7 +414,7 @@ def recu_activation(x, training=False):
     return lq.quantizers.approx_sign(_training_branch(training, standardized, lambda: x))
 
 
-@_register("recu_activation")
+@register_serializable("recu_activation")
 class ReCUActivation(LarqBaseQuantizer):
     r"""ReCU's activation binarizer (precision 1).
 

@@ -1,0 +1,147 @@
+"""Building blocks shared by the zoo's networks.
+
+Every binary conv of the zoo is made by `binary_conv`, so that all of them follow the same
+rules: bias-free, padded with +1 (`pad_values=1.0`, which BinaryDuo's decoupling and Larq
+Compute Engine's fast SAME padding both need), and quantized by the three quantizer
+options every builder exposes. Full-precision layers (the first conv, real-valued
+shortcuts, the classifier) are plain Keras layers without quantizers.
+
+```python
+conv = blocks.make_binary_conv("ste_sign", "ste_sign", "weight_clip")
+x = blocks.batch_norm(conv(x, 128, 3, name="conv2"), name="conv2_bn")
+```
+"""
+
+import functools
+
+from keras_bnn._keras import keras, lq
+
+
+def binary_conv(
+    x,
+    filters,
+    kernel_size,
+    *,
+    input_quantizer,
+    kernel_quantizer,
+    kernel_constraint,
+    strides=1,
+    padding="same",
+    name=None,
+):
+    """Applies a bias-free `lq.layers.QuantConv2D` that pads with +1.
+
+    # Arguments
+        x: Input tensor, channels last.
+        filters: Output channels.
+        kernel_size: Kernel size, an int or a pair.
+        input_quantizer: Activation quantizer (name, instance or None).
+        kernel_quantizer: Weight quantizer (name, instance or None).
+        kernel_constraint: Weight constraint (name, instance or None).
+        strides: Strides.
+        padding: `"same"` (padded with +1) or `"valid"`.
+        name: Layer name.
+
+    # Returns
+        The output tensor.
+    """
+    return lq.layers.QuantConv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        pad_values=1.0,
+        use_bias=False,
+        input_quantizer=input_quantizer,
+        kernel_quantizer=kernel_quantizer,
+        kernel_constraint=kernel_constraint,
+        name=name,
+    )(x)
+
+
+def make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint):
+    """Returns `binary_conv` with the quantizer options of a builder filled in.
+
+    # Arguments
+        input_quantizer: Activation quantizer (name, instance or None).
+        kernel_quantizer: Weight quantizer (name, instance or None).
+        kernel_constraint: Weight constraint (name, instance or None).
+
+    # Returns
+        A function `conv(x, filters, kernel_size, strides=1, padding="same", name=None)`.
+    """
+    return functools.partial(
+        binary_conv,
+        input_quantizer=input_quantizer,
+        kernel_quantizer=kernel_quantizer,
+        kernel_constraint=kernel_constraint,
+    )
+
+
+def float_conv(x, filters, kernel_size, *, strides=1, padding="same", name=None):
+    """Applies a full-precision, bias-free `Conv2D` (a BatchNorm follows it).
+
+    # Arguments
+        x: Input tensor, channels last.
+        filters: Output channels.
+        kernel_size: Kernel size, an int or a pair.
+        strides: Strides.
+        padding: `"same"` (zero padding) or `"valid"`.
+        name: Layer name.
+
+    # Returns
+        The output tensor.
+    """
+    return keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=name
+    )(x)
+
+
+def batch_norm(x, name=None):
+    """Applies BatchNorm with momentum 0.9 (PyTorch's and Torch's 0.1 in Keras' convention).
+
+    # Arguments
+        x: Input tensor.
+        name: Layer name.
+
+    # Returns
+        The normalized tensor.
+    """
+    return keras.layers.BatchNormalization(momentum=0.9, name=name)(x)
+
+
+def classifier(x, num_classes):
+    """Applies the full-precision classifier, a `Dense` layer named "classifier".
+
+    # Arguments
+        x: Input tensor of rank 2.
+        num_classes: Number of classes.
+
+    # Returns
+        The logits (no softmax).
+    """
+    return keras.layers.Dense(num_classes, name="classifier")(x)
+
+
+def check_input_size(input_shape, min_size, model_name):
+    """Checks that an image shape has a known height and width of at least `min_size`.
+
+    # Arguments
+        input_shape: Image shape, channels last.
+        min_size: Smallest height and width the network can take.
+        model_name: Name of the network, for the message.
+
+    # Raises
+        ValueError: if `input_shape` is not of rank 3, or its height or width is unknown
+            or smaller than `min_size`.
+    """
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{model_name} takes images of shape (height, width, channels), got "
+            f"input_shape={tuple(input_shape)}."
+        )
+    if any(size is None or size < min_size for size in input_shape[:2]):
+        raise ValueError(
+            f"{model_name} needs a known height and width of at least {min_size} pixels, "
+            f"got input_shape={tuple(input_shape)}."
+        )

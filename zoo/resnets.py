@@ -1,0 +1,168 @@
+"""Binary ResNets with Bi-Real Net's double skip connections.
+
+Every binary 3x3 conv has its own shortcut (`x + BN(conv(x))`, twice per basic block), so
+that the real-valued residual stream passes around each binarization. Where a conv halves
+the map and widens the channels, the shortcut is real-valued too: 2x2 average pooling, a
+full-precision 1x1 conv and BatchNorm (Bi-Real Net, larq-zoo). The stem and the classifier
+are full precision; global average pooling feeds the classifier, which outputs logits.
+"""
+
+from keras_bnn._keras import keras
+from zoo import blocks
+
+_STEMS = ("imagenet", "cifar")
+
+
+def _downsample(x, filters, strides, name):
+    """The real-valued shortcut of a conv that changes the map size or the channels."""
+    if strides != 1:
+        x = keras.layers.AvgPool2D(strides, padding="same", name=f"{name}_pool")(x)
+    x = blocks.float_conv(x, filters, 1, name=f"{name}_conv")
+    return blocks.batch_norm(x, name=f"{name}_bn")
+
+
+def _bireal_unit(x, filters, strides, conv, name):
+    """One binary 3x3 conv with its own shortcut: `shortcut(x) + BN(conv(x))`."""
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = _downsample(x, filters, strides, name=f"{name}_shortcut")
+    x = conv(x, filters, 3, strides=strides, name=f"{name}_conv")
+    x = blocks.batch_norm(x, name=f"{name}_bn")
+    return keras.layers.Add(name=f"{name}_add")([x, shortcut])
+
+
+def _bireal_resnet(x, stage_filters, blocks_per_stage, conv):
+    """The stages of basic blocks, two Bi-Real units each; every stage but the first
+    starts with stride 2."""
+    for stage, filters in enumerate(stage_filters, start=1):
+        for block in range(1, blocks_per_stage + 1):
+            for unit in (1, 2):
+                strides = 2 if stage > 1 and block == 1 and unit == 1 else 1
+                name = f"stage{stage}_block{block}_{unit}"
+                x = _bireal_unit(x, filters, strides, conv, name=name)
+    return x
+
+
+def _head(x, num_classes):
+    """Global average pooling and the full-precision classifier."""
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return blocks.classifier(x, num_classes)
+
+
+def _stem(inputs, stem, filters):
+    """The full-precision stem: ImageNet's 7x7/2 conv and 3x3/2 max-pool, or CIFAR's 3x3 conv."""
+    if stem == "imagenet":
+        x = blocks.float_conv(inputs, filters, 7, strides=2, name="stem_conv")
+        x = blocks.batch_norm(x, name="stem_bn")
+        return keras.layers.MaxPool2D(3, strides=2, padding="same", name="stem_pool")(x)
+    x = blocks.float_conv(inputs, filters, 3, name="stem_conv")
+    return blocks.batch_norm(x, name="stem_bn")
+
+
+def _resolve_stem(stem, input_shape):
+    """`stem`, or for None the CIFAR stem when the images are at most 64x64."""
+    if stem is None:
+        small = all(size is not None and size <= 64 for size in input_shape[:2])
+        return "cifar" if small else "imagenet"
+    if stem not in _STEMS:
+        raise ValueError(f"`stem` must be None, 'imagenet' or 'cifar', got {stem!r}.")
+    return stem
+
+
+def bnn_resnet18(
+    input_shape=(224, 224, 3),
+    num_classes=1000,
+    input_quantizer="ste_sign",
+    kernel_quantizer="ste_sign",
+    kernel_constraint="weight_clip",
+    stem=None,
+):
+    """Binary ResNet-18 with Bi-Real Net's double skip connections.
+
+    Stem, then 4 stages of 64, 128, 256 and 512 channels with 2 basic blocks each (16
+    binary 3x3 convs, each with its own shortcut), then global average pooling and the
+    classifier. The first conv of stages 2-4 has stride 2 and a real-valued shortcut
+    (2x2 average pooling, full-precision 1x1 conv, BatchNorm). With the ImageNet stem
+    (7x7/2 conv, BN, 3x3/2 max-pool) at 224x224 this is larq-zoo's Bi-Real Net layout
+    (11 699 112 parameters) with +1 padding; the CIFAR stem (3x3 conv, BN, no pooling) is
+    the one of ReCU's CIFAR ResNet-18.
+
+    ```python
+    imagenet = zoo.get_model("bnn_resnet18")
+    cifar = zoo.get_model("bnn_resnet18", input_shape=(32, 32, 3), num_classes=10)
+    ```
+
+    # Arguments
+        input_shape: Image shape, channels last.
+        num_classes: Number of classes (the head outputs logits).
+        input_quantizer: Activation quantizer of the binary convs.
+        kernel_quantizer: Weight quantizer of the binary convs.
+        kernel_constraint: Weight constraint of the binary convs (None for ReCU).
+        stem: `"imagenet"`, `"cifar"`, or None to pick the CIFAR stem for images of at
+            most 64x64 pixels and the ImageNet stem otherwise.
+
+    # Returns
+        A `tf_keras.Model`.
+
+    # Raises
+        ValueError: for an unknown `stem`.
+
+    # References
+        - [Bi-Real Net: Enhancing the Performance of 1-bit CNNs With Improved
+          Representational Capability and Advanced Training
+          Algorithm](https://arxiv.org/abs/1808.00278)
+        - [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385)
+    """
+    stem = _resolve_stem(stem, input_shape)
+    conv = blocks.make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint)
+    inputs = keras.Input(input_shape)
+    x = _stem(inputs, stem, 64)
+    x = _bireal_resnet(x, (64, 128, 256, 512), blocks_per_stage=2, conv=conv)
+    return keras.Model(inputs, _head(x, num_classes), name="bnn_resnet18")
+
+
+def bnn_resnet20(
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    input_quantizer="ste_sign",
+    kernel_quantizer="ste_sign",
+    kernel_constraint="weight_clip",
+):
+    """Binary CIFAR ResNet-20 with Bi-Real Net's double skip connections.
+
+    A full-precision 3x3 conv of 16 channels and BatchNorm, then 3 stages of 16, 32 and
+    64 channels with 3 basic blocks each (18 binary 3x3 convs, each with its own
+    shortcut), global average pooling and the classifier. Stages 2 and 3 start with a
+    stride-2 conv whose shortcut is real-valued (2x2 average pooling, full-precision 1x1
+    conv, BatchNorm). ReCU's official ResNet-20 differs: its downsampling shortcut is
+    parameter-free (average pooling and zero channels), it applies a hard tanh after every
+    addition, and a BatchNorm before the classifier.
+
+    ```python
+    model = zoo.get_model("bnn_resnet20", input_quantizer="recu_activation",
+                          kernel_quantizer="recu", kernel_constraint=None)
+    ```
+
+    # Arguments
+        input_shape: Image shape, channels last.
+        num_classes: Number of classes (the head outputs logits).
+        input_quantizer: Activation quantizer of the binary convs.
+        kernel_quantizer: Weight quantizer of the binary convs.
+        kernel_constraint: Weight constraint of the binary convs (None for ReCU).
+
+    # Returns
+        A `tf_keras.Model`.
+
+    # References
+        - [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385)
+        - [Bi-Real Net: Enhancing the Performance of 1-bit CNNs With Improved
+          Representational Capability and Advanced Training
+          Algorithm](https://arxiv.org/abs/1808.00278)
+        - [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369)
+    """
+    conv = blocks.make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint)
+    inputs = keras.Input(input_shape)
+    x = _stem(inputs, "cifar", 16)
+    x = _bireal_resnet(x, (16, 32, 64), blocks_per_stage=3, conv=conv)
+    return keras.Model(inputs, _head(x, num_classes), name="bnn_resnet20")
