@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from absl import app, flags
+from absl import app, flags, logging
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
 import zoo
@@ -263,6 +263,8 @@ def train(arguments):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS["verbosity"].present:  # TensorFlow's INFO lines drown the progress
+        logging.set_verbosity(logging.WARNING)
     try:
         train(sys.argv[1:])
     except UserError as error:

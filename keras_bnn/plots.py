@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display needed
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 __all__ = ["plot_history"]
 
@@ -34,6 +35,7 @@ def plot_history(history, path, title=""):
         for index in range(1, len(history)):
             if history[index].get("stage") != history[index - 1].get("stage"):
                 axis.axvline(index + 0.5, color="grey", linestyle="--", linewidth=1)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)

@@ -1,0 +1,272 @@
+"""BinaryDuo's decoupling: a ternary-activation model becomes a binary one, same function.
+
+`T(x) = 0.5 * (sign(x + t) + sign(x - t))`, so a quantized conv whose input quantizer is
+`TernarySign` computes the same as a binary conv over the 2C channels
+`[sign(x + t), sign(x - t)]` with kernel `[W, W]`, scaled by 0.5. `decouple` rewrites the
+model's graph accordingly:
+
+- the ternary activation becomes 2C binary-ready channels: where a BatchNormalization
+  feeds only this activation, that BatchNorm is duplicated (`DuplicateChannels` + a
+  BatchNorm over 2C channels with gamma, mean and variance copied and the betas shifted by
+  `+t` and `-t`), otherwise a `DecoupledActivation` (`[x + t, x - t]`) is inserted;
+- the conv's input quantizer becomes `ste_sign` (same clip value), its kernel `[W, W]`
+  over the doubled inputs (so binary weights stay binary, with the same scale), its bias
+  doubled, and a `Scale(0.5)` follows it (then its activation, if it had one);
+- every other layer is copied with its weights.
+
+In inference mode the result computes the same outputs as the ternary model (up to float
+rounding); only the gradients differ, which is the point of BinaryDuo's stage 2.
+
+```python
+binary_model = keras_bnn.decouple(ternary_model)
+binary_model.compile(...)
+binary_model.fit(...)  # stage 2
+```
+
+References:
+- [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling Binary
+  Activations](https://arxiv.org/abs/2002.06517), Section 4 and the official code.
+"""
+
+import collections
+
+import numpy as np
+
+from keras_bnn._keras import keras, lq, tf
+from keras_bnn.layers import DecoupledActivation, DuplicateChannels, Scale
+from keras_bnn.quantizers import TernarySign
+
+__all__ = ["decouple"]
+
+_DECOUPLABLE = (lq.layers.QuantConv2D, lq.layers.QuantDense)
+
+
+def decouple(model, *, threshold=None):
+    """Turns every ternary activation of `model` into two binary ones, keeping the function.
+
+    # Arguments
+        model: A functional or Sequential `tf_keras` model (nested functional or Sequential
+            blocks included) whose `QuantConv2D` / `QuantDense` layers use
+            `TernarySign` input quantizers.
+        threshold: The `t` of the decoupled activations; by default each ternary
+            quantizer's own threshold (which keeps the function). Another value is an
+            experiment: the model then computes something else.
+
+    # Returns
+        A new `tf_keras.Model`; `model` is left unchanged.
+
+    # Raises
+        ValueError: when the model has no ternary activation; when a ternary activation
+            sits in a layer the transform does not support (other quantized layer types,
+            shared layers, grouped convs, SAME padding with `pad_values != 1`); when a
+            kernel quantizer does not quantize the duplicated kernel as it did the
+            original; or for a subclassed model (no graph to rewrite).
+    """
+    decoupled, count = _decouple_graph(_as_functional(model), threshold)
+    if count == 0:
+        raise ValueError(
+            f"Model {model.name!r} has no QuantConv2D or QuantDense layer with a TernarySign "
+            "input quantizer: there is nothing to decouple. decouple() turns BinaryDuo's "
+            "ternary models (input_quantizer='ternary_sign') into binary ones."
+        )
+    return decoupled
+
+
+def _as_functional(model):
+    if isinstance(model, keras.Sequential):
+        if not model.inputs:
+            raise ValueError(
+                f"Sequential model {model.name!r} has no defined input; build it with an "
+                "Input layer (or call it once) before decoupling it."
+            )
+        return keras.Model(model.inputs, model.outputs, name=model.name)
+    try:
+        config = model.get_config()
+    except NotImplementedError:
+        config = None
+    if not isinstance(config, dict) or "input_layers" not in config:
+        raise ValueError(
+            f"decouple() needs a functional or Sequential model; {model.name!r} is a "
+            "subclassed model, whose graph cannot be rewritten."
+        )
+    return model
+
+
+def _is_ternary(layer):
+    return isinstance(getattr(layer, "input_quantizer", None), TernarySign)
+
+
+def _contains_ternary(model):
+    return any(
+        _contains_ternary(layer) if isinstance(layer, keras.Model) else _is_ternary(layer)
+        for layer in model.layers
+    )
+
+
+def _entry(layer, inbound):
+    """A functional-config entry for a new layer reading the tensors `inbound`."""
+    return {**keras.layers.serialize(layer), "name": layer.name,
+            "inbound_nodes": [[[*source[:3], {}] for source in inbound]]}
+
+
+def _check_decouplable(layer, entry):
+    name = layer.name
+    if not isinstance(layer, _DECOUPLABLE):
+        raise ValueError(
+            f"Layer {name!r} ({type(layer).__name__}) has a TernarySign input quantizer; "
+            "decouple() supports it only in QuantConv2D and QuantDense layers."
+        )
+    if len(entry["inbound_nodes"]) != 1:
+        raise ValueError(
+            f"Layer {name!r} is shared ({len(entry['inbound_nodes'])} calls); decouple() "
+            "needs each ternary layer to be called once."
+        )
+    if getattr(layer, "groups", 1) != 1:
+        raise ValueError(f"Layer {name!r} is a grouped conv; decouple() cannot double its "
+                         "input channels.")
+    if getattr(layer, "padding", "valid") == "same" and layer.pad_values != 1.0:
+        raise ValueError(
+            f"Layer {name!r} pads its ternary input with {layer.pad_values}; decoupling "
+            "keeps the function only with pad_values=1.0 (+1 = the mean of two +1 binary "
+            "pads), which Larq Compute Engine also needs. Train the ternary model with "
+            "pad_values=1.0."
+        )
+
+
+def _duplicated_kernel(layer):
+    """`[W, W]` along the input channels, checked against the layer's kernel quantizer."""
+    kernel = layer.get_weights()[0]
+    input_axis = kernel.ndim - 2
+    doubled = np.concatenate([kernel, kernel], axis=input_axis)
+    quantizer = layer.kernel_quantizer
+    if quantizer is not None:
+        original = np.asarray(quantizer(tf.constant(kernel)))
+        duplicated = np.asarray(quantizer(tf.constant(doubled)))
+        expected = np.concatenate([original, original], axis=input_axis)
+        if not np.allclose(duplicated, expected, rtol=1e-6, atol=1e-7):
+            raise ValueError(
+                f"Layer {layer.name!r}: its kernel quantizer {type(quantizer).__name__} "
+                "quantizes the duplicated kernel [W, W] differently from W, so the "
+                "decoupled conv would compute something else."
+            )
+    return doubled
+
+
+def _binary_conv_entry(layer, entry, inbound):
+    """The decoupled conv: binary input quantizer, linear, reading the 2C channels."""
+    config = dict(entry["config"])
+    config["input_quantizer"] = keras.utils.serialize_keras_object(
+        lq.quantizers.SteSign(clip_value=layer.input_quantizer.clip_value)
+    )
+    config["activation"] = "linear"
+    return {key: value for key, value in entry.items() if key != "build_config"} | {
+        "config": config, "inbound_nodes": [[[*inbound[:3], {}]]]
+    }
+
+
+def _duplicate_batch_norm(bn_layer, bn_entry, t):
+    """Entries and weights of DuplicateChannels + a 2C BatchNorm with betas shifted by ±t."""
+    duplicate = DuplicateChannels(name=f"{bn_layer.name}_duplicate")
+    duplicate_entry = _entry(duplicate, bn_entry["inbound_nodes"][0])
+    new_bn_entry = {key: value for key, value in bn_entry.items() if key != "build_config"}
+    new_bn_entry["inbound_nodes"] = [[[duplicate.name, 0, 0, {}]]]
+    weights = {w.name.split("/")[-1].split(":")[0]: w.numpy() for w in bn_layer.weights}
+    doubled = {key: np.concatenate([value, value]) for key, value in weights.items()}
+    doubled["beta"] = np.concatenate([weights["beta"] + t, weights["beta"] - t])
+    ordered = [doubled[w.name.split("/")[-1].split(":")[0]] for w in bn_layer.weights]
+    return duplicate_entry, new_bn_entry, ordered
+
+
+def _feeds_only(consumers, source, name):
+    return consumers[tuple(source[:3])] == [name]
+
+
+def _is_plain_batch_norm(layer):
+    """A BatchNorm over the last axis, with a beta to shift."""
+    return (isinstance(layer, keras.layers.BatchNormalization) and layer.center
+            and list(layer.axis) == [len(layer.input_shape) - 1])
+
+
+def _decouple_graph(model, threshold):
+    """Rewrites a functional model's config; returns the new model and how many it decoupled."""
+    config = model.get_config()
+    consumers = collections.defaultdict(list)
+    for entry in config["layers"]:
+        for node in entry["inbound_nodes"]:
+            for source in node:
+                consumers[tuple(source[:3])].append(entry["name"])
+    for output in config["output_layers"]:
+        consumers[tuple(output[:3])].append(None)
+
+    entries, position, weights, renamed = [], {}, {}, {}
+    count = 0
+
+    def append(entry):
+        position[entry["name"]] = len(entries)
+        entries.append(entry)
+
+    for original in config["layers"]:
+        entry = dict(original)
+        entry["inbound_nodes"] = [
+            [[*renamed.get(tuple(source[:3]), source[:3]), *source[3:]] for source in node]
+            for node in original["inbound_nodes"]
+        ]
+        layer = model.get_layer(entry["name"])
+        if isinstance(layer, keras.Model) and _contains_ternary(layer):
+            inner, inner_count = _decouple_graph(_as_functional(layer), threshold)
+            count += inner_count
+            weights[layer.name] = inner.get_weights()
+            append({**keras.layers.serialize(inner), "name": layer.name,
+                    "inbound_nodes": entry["inbound_nodes"]})
+            continue
+        if not _is_ternary(layer):
+            append(entry)
+            continue
+
+        _check_decouplable(layer, entry)
+        count += 1
+        t = layer.input_quantizer.threshold if threshold is None else threshold
+        (source,) = entry["inbound_nodes"][0]
+        producer = model.get_layer(source[0]) if source[0] in position else None
+        if (producer is not None and _is_plain_batch_norm(producer)
+                and _feeds_only(consumers, original["inbound_nodes"][0][0], layer.name)
+                and producer.name not in weights):
+            duplicate_entry, bn_entry, bn_weights = _duplicate_batch_norm(
+                producer, entries[position[producer.name]], t
+            )
+            entries[position[producer.name]] = bn_entry
+            entries.insert(position[producer.name], duplicate_entry)
+            position.update({e["name"]: i for i, e in enumerate(entries)})
+            weights[producer.name] = bn_weights
+            binary_input = source
+        else:
+            activation = DecoupledActivation(t, name=f"{layer.name}_decoupled_activation")
+            append(_entry(activation, [source]))
+            weights[activation.name] = [np.concatenate([np.full(layer.input_shape[-1], t),
+                                                        np.full(layer.input_shape[-1], -t)])]
+            binary_input = [activation.name, 0, 0]
+
+        append(_binary_conv_entry(layer, entry, binary_input))
+        layer_weights = layer.get_weights()
+        weights[layer.name] = [_duplicated_kernel(layer)] + [2.0 * b for b in layer_weights[1:]]
+        scale = Scale(0.5, name=f"{layer.name}_scale")
+        append(_entry(scale, [[layer.name, 0, 0]]))
+        last = scale.name
+        if keras.activations.serialize(layer.activation) != "linear":
+            activation = keras.layers.Activation(layer.activation, name=f"{layer.name}_activation")
+            append(_entry(activation, [[scale.name, 0, 0]]))
+            last = activation.name
+        renamed[(layer.name, 0, 0)] = [last, 0, 0]
+
+    config["layers"] = entries
+    config["output_layers"] = [
+        [*renamed.get(tuple(output[:3]), output[:3]), *output[3:]]
+        for output in config["output_layers"]
+    ]
+    decoupled = keras.Model.from_config(config)
+    for new_layer in decoupled.layers:
+        if new_layer.name in weights:
+            new_layer.set_weights(weights[new_layer.name])
+        elif new_layer.weights:
+            new_layer.set_weights(model.get_layer(new_layer.name).get_weights())
+    return decoupled, count
