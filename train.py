@@ -41,8 +41,12 @@ flags.DEFINE_enum("model", "bnn_small", zoo.list_models(), "Zoo model to train."
 flags.DEFINE_string("dataset", "fashion_mnist",
                     "mnist, fashion_mnist, cifar10, folder:PATH or a tensorflow-datasets name.")
 flags.DEFINE_string("data_dir", None, "Directory of the data set (searched for otherwise).")
-flags.DEFINE_enum("recipe", "single", recipes.recipe_names(), "Training recipe (stages).")
-flags.DEFINE_integer("epochs", 5, "Training epochs.", lower_bound=1)
+flags.DEFINE_enum("recipe", None, recipes.recipe_names(),
+                  "Training recipe (its stages); default: the model's method's (binaryduo for "
+                  "binaryduo_* models), else single.")
+flags.DEFINE_integer("epochs", 5, "Training epochs (of the first stage).", lower_bound=1)
+flags.DEFINE_integer("stage2_epochs", None, "Epochs of the second stage of two-stage recipes "
+                     "(default: the recipe's).", lower_bound=1)
 flags.DEFINE_integer("batch_size", 128, "Global batch size.", lower_bound=1)
 flags.DEFINE_enum("optimizer", None, list(optimizers.OPTIMIZERS), "Optimizer (recipe's default).")
 flags.DEFINE_float("learning_rate", None, "Base learning rate (recipe's default).",
@@ -143,18 +147,29 @@ def save_model(model, path, chief, **save_options):
 
 
 def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir, strategy):
-    """Trains one stage (or loads it when already finished); returns (model, history)."""
+    """Trains one stage (or loads it when already finished).
+
+    Returns the trained model and the stage's results: its per-epoch history and, for a
+    stage that starts from the previous stage's model, that model's test accuracy and loss
+    before training (BinaryDuo: the decoupled model must match the ternary one).
+    """
     chief = training.is_chief(strategy)
+    test_data = for_distribution(dataset.test_dataset(FLAGS.batch_size))
     model_path = stage_dir / "model.keras"
     checkpoint_dir = stage_dir / "checkpoints"
+    start_file = stage_dir / "start.json"
     if model_path.exists():
         print(f"Stage {stage.name!r} is finished; loading {model_path}")
         with strategy.scope():
             model = keras.models.load_model(model_path)
-        return model, training.load_history(checkpoint_dir)
+        start = json.loads(start_file.read_text()) if start_file.exists() else {}
+        return model, {"history": training.load_history(checkpoint_dir), **start}
 
     with strategy.scope():
-        model = stage.build_model(previous_model)
+        try:
+            model = stage.build_model(previous_model)
+        except ValueError as error:
+            raise UserError(str(error)) from None
         model.compile(
             optimizer=optimizers.make_optimizer(
                 **stage.optimizer_options(), epochs=stage.epochs, steps_per_epoch=steps_per_epoch
@@ -166,6 +181,15 @@ def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir,
         print(f"Stage {index + 1}: {stage.name!r}, {stage.epochs} epochs of {steps_per_epoch} steps")
     # Every worker computes the summary: reading BatchNorm statistics is a collective op.
     lq.models.summary(model, print_fn=print if chief else lambda line: None)
+    start = {}
+    if previous_model is not None:
+        loss, accuracy = model.evaluate(test_data, verbose=0)
+        start = {"initial_test_accuracy": accuracy, "initial_test_loss": loss}
+        if chief:
+            stage_dir.mkdir(parents=True, exist_ok=True)
+            training.write_json_atomically(start_file, start)
+            print(f"Stage {stage.name!r} starts from the previous stage's model, transformed: "
+                  f"test accuracy {accuracy:.4f}, loss {loss:.4f}")
     callbacks = stage.callbacks()
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(str(stage_dir / "tensorboard")))
@@ -177,13 +201,13 @@ def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir,
         epochs=stage.epochs,
         steps_per_epoch=steps_per_epoch,
         checkpoint_dir=checkpoint_dir,
-        validation_data=for_distribution(dataset.test_dataset(FLAGS.batch_size)),
+        validation_data=test_data,
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
         strategy=strategy,
     )
     save_model(model, model_path, chief)
-    return model, history
+    return model, {"history": history, **start}
 
 
 def train(arguments):
@@ -212,9 +236,9 @@ def train(arguments):
         learning_rate=FLAGS.learning_rate, schedule=FLAGS.lr_schedule,
         warmup_epochs=FLAGS.warmup_epochs,
         decay_epochs=tuple(float(e) for e in FLAGS.decay_epochs) if FLAGS.decay_epochs else None,
-        weight_decay=FLAGS.weight_decay,
+        weight_decay=FLAGS.weight_decay, stage2_epochs=FLAGS.stage2_epochs,
     )
-    stages = recipes.get_recipe(FLAGS.recipe)(request)
+    stages = recipes.get_recipe(FLAGS.recipe or recipes.default_recipe(FLAGS.model))(request)
     command = shlex.join(["python", "train.py", *arguments])
     if chief:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -224,10 +248,11 @@ def train(arguments):
 
     model, history, stage_results = None, [], []
     for index, stage in enumerate(stages):
-        model, stage_history = run_stage(index, stage, model, dataset, steps_per_epoch,
-                                         output_dir / stage.name, strategy)
+        model, result = run_stage(index, stage, model, dataset, steps_per_epoch,
+                                  output_dir / stage.name, strategy)
+        stage_history = result.pop("history")
         history += [{**logs, "stage": stage.name} for logs in stage_history]
-        stage_results.append({"stage": stage.name, "epochs": stage.epochs,
+        stage_results.append({"stage": stage.name, "epochs": stage.epochs, **result,
                               "test_accuracy": stage_history[-1].get("val_accuracy")})
 
     test_loss, test_accuracy = model.evaluate(

@@ -36,7 +36,7 @@ from keras_bnn._keras import keras, lq, tf
 from keras_bnn.layers import DecoupledActivation, DuplicateChannels, Scale
 from keras_bnn.quantizers import TernarySign
 
-__all__ = ["decouple"]
+__all__ = ["decouple", "has_ternary_activations"]
 
 _DECOUPLABLE = (lq.layers.QuantConv2D, lq.layers.QuantDense)
 
@@ -96,9 +96,15 @@ def _is_ternary(layer):
     return isinstance(getattr(layer, "input_quantizer", None), TernarySign)
 
 
-def _contains_ternary(model):
+def has_ternary_activations(model):
+    """Whether any layer of `model` (nested models included) has a TernarySign input quantizer.
+
+    ```python
+    assert has_ternary_activations(zoo.get_model("bnn_small", input_quantizer="ternary_sign"))
+    ```
+    """
     return any(
-        _contains_ternary(layer) if isinstance(layer, keras.Model) else _is_ternary(layer)
+        has_ternary_activations(layer) if isinstance(layer, keras.Model) else _is_ternary(layer)
         for layer in model.layers
     )
 
@@ -212,7 +218,7 @@ def _decouple_graph(model, threshold):
             for node in original["inbound_nodes"]
         ]
         layer = model.get_layer(entry["name"])
-        if isinstance(layer, keras.Model) and _contains_ternary(layer):
+        if isinstance(layer, keras.Model) and has_ternary_activations(layer):
             inner, inner_count = _decouple_graph(_as_functional(layer), threshold)
             count += inner_count
             weights[layer.name] = inner.get_weights()

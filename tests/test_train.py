@@ -185,3 +185,38 @@ def test_multi_worker_training_with_two_local_workers(fashion, tmp_path):
 def test_multi_worker_without_tf_config_is_refused(tmp_path):
     result = run_train("--strategy=multi_worker", f"--output_dir={tmp_path}", cwd=tmp_path)
     assert result.returncode != 0 and "needs the cluster in the TF_CONFIG" in result.stderr
+
+
+def test_binaryduo_recipe_decouples_without_changing_accuracy_and_resumes_in_stage_2(
+    fashion, tmp_path
+):
+    args = [fashion, *QUICK, "--input_quantizer=ternary_sign", "--recipe=binaryduo",
+            "--epochs=1", "--stage2_epochs=2", "--steps_per_epoch=12", "--seed=1",
+            f"--output_dir={tmp_path}"]
+    first = run_train(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    ternary, decoupled = json.loads((tmp_path / "metrics.json").read_text())["stages"]
+    assert (ternary["stage"], decoupled["stage"]) == ("ternary", "decoupled")
+    assert decoupled["initial_test_accuracy"] == pytest.approx(ternary["test_accuracy"], abs=1e-6)
+    assert "Stage 'decoupled' starts from the previous stage's model" in first.stdout
+    final = final_weights(tmp_path)
+
+    # Interrupt stage 2 after its first epoch: drop what came after that checkpoint.
+    checkpoints = tmp_path / "decoupled" / "checkpoints"
+    for path in [tmp_path / "metrics.json", tmp_path / "decoupled" / "model.keras",
+                 *checkpoints.glob("ckpt-2.*")]:
+        path.unlink()
+    (checkpoints / "checkpoint").write_text(
+        'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n')
+    resumed = run_train(*args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Stage 'ternary' is finished" in resumed.stdout
+    assert "Epoch 2/2" in resumed.stdout and "Epoch 1/2" not in resumed.stdout
+    for a, b in zip(final, final_weights(tmp_path)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_binaryduo_recipe_refuses_a_model_without_ternary_activations(fashion, tmp_path):
+    result = run_train(fashion, *QUICK, "--recipe=binaryduo", f"--output_dir={tmp_path}")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "needs ternary activations" in result.stderr

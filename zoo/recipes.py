@@ -15,8 +15,9 @@ import dataclasses
 from collections.abc import Callable
 
 import zoo
+from keras_bnn.decoupling import decouple, has_ternary_activations
 
-__all__ = ["RECIPES", "RunRequest", "Stage", "get_recipe", "recipe_names"]
+__all__ = ["RECIPES", "RunRequest", "Stage", "default_recipe", "get_recipe", "recipe_names"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,7 @@ class RunRequest:
         warmup_epochs: Linear warm-up of the cosine schedule.
         decay_epochs: Epochs of the step schedule's decays.
         weight_decay: Decoupled weight decay.
+        stage2_epochs: Epochs of a second stage (BinaryDuo's decoupled fine-tuning).
     """
 
     model: str
@@ -48,6 +50,7 @@ class RunRequest:
     warmup_epochs: float | None = None
     decay_epochs: tuple | None = None
     weight_decay: float | None = None
+    stage2_epochs: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,15 +97,8 @@ def _overrides(request):
     return {name: getattr(request, name) for name in fields if getattr(request, name) is not None}
 
 
-def single_stage(request):
-    """Train the model once: Adam, learning rate 1e-3, cosine decay (larq's usual BNN set-up).
-
-    # Arguments
-        request: A `RunRequest`.
-
-    # Returns
-        A list with one `Stage`, named "train".
-    """
+def _build_from_zoo(request):
+    """`previous_model -> model` that builds the requested zoo model afresh."""
 
     def build_model(previous_model):
         del previous_model
@@ -113,11 +109,84 @@ def single_stage(request):
             **request.model_options,
         )
 
-    return [Stage(name="train", epochs=request.epochs, build_model=build_model,
+    return build_model
+
+
+def single_stage(request):
+    """Train the model once: Adam, learning rate 1e-3, cosine decay (larq's usual BNN set-up).
+
+    # Arguments
+        request: A `RunRequest`.
+
+    # Returns
+        A list with one `Stage`, named "train".
+    """
+    return [Stage(name="train", epochs=request.epochs, build_model=_build_from_zoo(request),
                   **_overrides(request))]
 
 
-RECIPES = {"single": single_stage}
+# BinaryDuo's official schedule (ImageNet ResNet-18): stage 1 decays x0.1 at epochs
+# 71/91/111 of 120, stage 2 at 21/31/36 of 40; both SGD with Nesterov momentum 0.9,
+# learning rate 0.1, weight decay 1e-4. Scaled here to the epochs asked for.
+_BINARYDUO_STAGE1_DECAYS = (71 / 120, 91 / 120, 111 / 120)
+_BINARYDUO_STAGE2_DECAYS = (21 / 40, 31 / 40, 36 / 40)
+_BINARYDUO_STAGE2_SHARE = 40 / 120
+
+
+def binaryduo(request):
+    """BinaryDuo's two stages: train the ternary model, decouple it, fine-tune the binary one.
+
+    Stage "ternary" trains `request.epochs` epochs; stage "decoupled" starts from
+    `keras_bnn.decouple` of its result (the same function: train.py logs its test accuracy
+    before training) and trains `request.stage2_epochs` epochs (default a third of stage
+    1, as in the official code). Each stage uses SGD with Nesterov momentum, learning rate
+    0.1, weight decay 1e-4 and step decays at the official epochs scaled to its length;
+    flags override optimizer settings for both stages.
+
+    # Arguments
+        request: A `RunRequest` for a model with ternary activations (a `binaryduo_*` zoo
+            model, or any zoo model with `input_quantizer="ternary_sign"`).
+
+    # Returns
+        Two `Stage`s, "ternary" and "decoupled".
+
+    # Raises
+        ValueError: when the model has no ternary activation to decouple.
+
+    # References
+        - [BinaryDuo](https://arxiv.org/abs/2002.06517), Section 4 and the official code.
+    """
+    build_zoo_model = _build_from_zoo(request)
+
+    def build_ternary(previous_model):
+        model = build_zoo_model(previous_model)
+        if not has_ternary_activations(model):
+            raise ValueError(
+                f"The binaryduo recipe needs ternary activations, and {request.model!r} as "
+                "asked has none: use a binaryduo_* model or --input_quantizer=ternary_sign."
+            )
+        return model
+
+    stage2_epochs = request.stage2_epochs or max(1, round(request.epochs * _BINARYDUO_STAGE2_SHARE))
+    sgd = dict(optimizer="sgd", learning_rate=0.1, schedule="step", weight_decay=1e-4)
+    stages = []
+    for name, epochs, decays, build in (
+        ("ternary", request.epochs, _BINARYDUO_STAGE1_DECAYS, build_ternary),
+        ("decoupled", stage2_epochs, _BINARYDUO_STAGE2_DECAYS, decouple),
+    ):
+        defaults = {**sgd, "decay_epochs": tuple(round(f * epochs, 3) for f in decays)}
+        stages.append(Stage(name=name, epochs=epochs, build_model=build,
+                            **{**defaults, **_overrides(request)}))
+    return stages
+
+
+RECIPES = {"binaryduo": binaryduo, "single": single_stage}
+
+
+def default_recipe(model_name):
+    """The recipe a zoo model trains with by default: its method's, else "single"."""
+    method = model_name.split("_")[0]
+    return method if method in RECIPES else "single"
 
 
 def recipe_names():

@@ -1,0 +1,48 @@
+"""Recipes turn a request into stages with the papers' settings."""
+
+import pytest
+
+from zoo import recipes
+
+
+def request(**fields):
+    return recipes.RunRequest(**{"model": "bnn_small", "input_shape": (28, 28, 1),
+                                 "num_classes": 10, "epochs": 120, **fields})
+
+
+def test_single_stage_uses_the_defaults_unless_overridden():
+    (stage,) = recipes.single_stage(request(epochs=7))
+    assert (stage.name, stage.epochs, stage.optimizer, stage.schedule) == (
+        "train", 7, "adam", "cosine")
+    (stage,) = recipes.single_stage(request(optimizer="sgd", learning_rate=0.1))
+    assert (stage.optimizer, stage.learning_rate) == ("sgd", 0.1)
+
+
+def test_binaryduo_scales_the_official_schedule_to_the_epochs_asked_for():
+    ternary, decoupled = recipes.binaryduo(request(model="bnn_small", epochs=120))
+    assert (ternary.name, decoupled.name) == ("ternary", "decoupled")
+    assert ternary.decay_epochs == (71, 91, 111) and decoupled.epochs == 40
+    assert decoupled.decay_epochs == (21, 31, 36)
+    for stage in (ternary, decoupled):
+        assert (stage.optimizer, stage.learning_rate, stage.weight_decay) == ("sgd", 0.1, 1e-4)
+    _, short = recipes.binaryduo(request(epochs=6, stage2_epochs=4, learning_rate=0.02))
+    assert short.epochs == 4 and short.decay_epochs == (2.1, 3.1, 3.6)
+    assert short.learning_rate == 0.02
+
+
+def test_binaryduo_stage_2_decouples_the_stage_1_model():
+    ternary, decoupled = recipes.binaryduo(request(model_options={"input_quantizer": "ternary_sign"}))
+    model = ternary.build_model(None)
+    assert any(layer.name.endswith("_scale") for layer in decoupled.build_model(model).layers)
+    with pytest.raises(ValueError, match="needs ternary activations"):
+        recipes.binaryduo(request())[0].build_model(None)
+
+
+@pytest.mark.parametrize("model,recipe", [("binaryduo_vgg7", "binaryduo"), ("bnn_vgg7", "single")])
+def test_default_recipe_follows_the_model_family(model, recipe):
+    assert recipes.default_recipe(model) == recipe
+
+
+def test_unknown_recipe_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known recipes: binaryduo, single"):
+        recipes.get_recipe("recu2")
