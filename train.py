@@ -19,6 +19,7 @@ uninterrupted run. Examples:
     TF_CONFIG=... python train.py --strategy=multi_worker --output_dir=runs/shared
 """
 
+import ast
 import datetime
 import json
 import os
@@ -59,6 +60,8 @@ flags.DEFINE_list("decay_epochs", None, "Epochs at which the step schedule decay
 flags.DEFINE_float("weight_decay", None, "Decoupled weight decay.", lower_bound=0.0)
 flags.DEFINE_string("input_quantizer", None, "Activation quantizer of the binary layers.")
 flags.DEFINE_string("kernel_quantizer", None, "Weight quantizer of the binary layers.")
+flags.DEFINE_multi_string("model_option", [], "A builder option of the zoo model as "
+                          "name=value (a Python literal, or a string), e.g. width=45; repeatable.")
 flags.DEFINE_integer("steps_per_epoch", 0, "Steps per epoch (0: one pass over the data).",
                      lower_bound=0)
 flags.DEFINE_integer("max_train_examples", None, "Use only this many training examples.",
@@ -129,6 +132,20 @@ def resolve_output_dir(arguments):
     return RUNS_ROOT / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+def parse_model_options(pairs):
+    """`["width=45", "stem=cifar"]` -> `{"width": 45, "stem": "cifar"}`."""
+    options = {}
+    for pair in pairs:
+        name, separator, text = pair.partition("=")
+        if not separator or not name.isidentifier():
+            raise UserError(f"--model_option={pair}: expected name=value, e.g. width=45.")
+        try:
+            options[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[name] = text
+    return options
+
+
 def for_distribution(dataset):
     """Shards by examples (not files) across workers."""
     options = tf.data.Options()
@@ -168,7 +185,7 @@ def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir,
     with strategy.scope():
         try:
             model = stage.build_model(previous_model)
-        except ValueError as error:
+        except (TypeError, ValueError) as error:  # bad model options, a model a recipe refuses
             raise UserError(str(error)) from None
         model.compile(
             optimizer=optimizers.make_optimizer(
@@ -230,6 +247,7 @@ def train(arguments):
 
     model_options = {name: FLAGS[name].value for name in ("input_quantizer", "kernel_quantizer")
                      if FLAGS[name].value is not None}
+    model_options.update(parse_model_options(FLAGS.model_option))
     request = recipes.RunRequest(
         model=FLAGS.model, input_shape=dataset.input_shape, num_classes=dataset.num_classes,
         epochs=FLAGS.epochs, model_options=model_options, optimizer=FLAGS.optimizer,

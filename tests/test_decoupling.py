@@ -1,6 +1,5 @@
 """keras_bnn.decouple: the decoupled binary model computes what the ternary model does."""
 
-import collections
 import tarfile
 
 import larq as lq
@@ -9,11 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
-from tensorflow.lite.tools import flatbuffer_utils
 
 import keras_bnn
 import zoo
 from keras_bnn import data
+from keras_bnn.export import op_histogram
 from keras_bnn.layers import DecoupledActivation, DuplicateChannels, Scale
 from keras_bnn.quantizers import TernarySign
 
@@ -166,16 +165,6 @@ def test_decoupled_model_trains_and_saves_without_custom_objects(tmp_path):
     reloaded = tf.keras.models.load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), decoupled.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-5)
-
-
-def op_histogram(flatbuffer):
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
-    codes = model.operatorCodes
-    return collections.Counter(
-        codes[op.opcodeIndex].customCode.decode() if codes[op.opcodeIndex].customCode
-        else codes[op.opcodeIndex].builtinCode
-        for subgraph in model.subgraphs for op in subgraph.operators
-    )
 
 
 def test_decoupled_model_converts_to_lce_binary_convs_with_the_same_outputs(cifar_images):

@@ -1,24 +1,13 @@
 """The binarizers build the graph patterns that Larq Compute Engine turns into binary ops."""
 
-import collections
-
 import larq as lq
 import larq_compute_engine as lce
 import numpy as np
 import pytest
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
-from tensorflow.lite.tools import flatbuffer_utils
 
-
-def op_histogram(flatbuffer):
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
-    names = []
-    for subgraph in model.subgraphs:
-        for op in subgraph.operators:
-            code = model.operatorCodes[op.opcodeIndex]
-            names.append(code.customCode.decode() if code.customCode else code.builtinCode)
-    return collections.Counter(names)
+from keras_bnn.export import op_histogram
 
 
 @pytest.mark.parametrize(
