@@ -1,5 +1,8 @@
 """Keras layers of the binary-network methods.
 
+ReCU's binary conv, `ReCUConv2D`, owns the τ of its clamp as a non-trainable variable and
+scales its output per channel by a learnable `alpha`, as in the official code.
+
 BinaryDuo's decoupling (`keras_bnn.decouple`) turns each ternary activation over C channels
 into 2C binary-ready channels, with one of two layers:
 
@@ -20,9 +23,10 @@ x = keras_bnn.layers.Scale(0.5)(x)
 ```
 """
 
-from keras_bnn._keras import keras, register_serializable, tf
+from keras_bnn._keras import keras, lq, register_serializable, tf
+from keras_bnn.quantizers import ReCU, check_tau
 
-__all__ = ["DecoupledActivation", "DuplicateChannels", "Scale"]
+__all__ = ["DecoupledActivation", "DuplicateChannels", "ReCUConv2D", "Scale"]
 
 
 @register_serializable()
@@ -115,3 +119,79 @@ class Scale(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+@register_serializable()
+class ReCUConv2D(lq.layers.QuantConv2D):
+    r"""ReCU's binary conv: `conv(sign(a0), sign(clip(w1, ±Q(τ)))) * alpha`.
+
+    A larq `QuantConv2D` (so `lq.models.summary` counts its binary MACs) whose kernel
+    quantizer is `keras_bnn.quantizers.ReCU` driven by the layer's own non-trainable `tau`
+    variable (saved with the weights and in checkpoints; `TauScheduler` moves it), whose
+    input quantizer is `ReCUActivation`, and whose output is scaled by a learnable
+    per-output-channel `alpha`. The official code initialises alpha uniformly in [0, 1);
+    here it starts at 1 (`alpha_initializer="ones"`), so that a fresh layer outputs the
+    plain binary conv and the BatchNorm after it sees the usual scale.
+
+    ```python
+    conv = ReCUConv2D(64, 3, padding="same", pad_values=1.0, tau=0.85)
+    y = conv(x)
+    conv.tau.assign(0.99)
+    ```
+
+    # Arguments
+        filters, kernel_size, strides, padding, pad_values, ...: As `lq.layers.QuantConv2D`.
+        tau: Initial τ in `(0.5, 1]`.
+        center: Center each output channel's weights before standardizing (official code).
+        b_star: The Laplace scale standardization aims for (2 in the paper).
+        alpha_initializer: Initializer of `alpha`.
+        input_quantizer: Activation binarizer (default `ReCUActivation`).
+
+    # Raises
+        ValueError: for τ outside `(0.5, 1]`, `b_star <= 0`, a `kernel_quantizer`, a bias or
+            an activation (the layer computes `conv * alpha`; put biases and activations
+            after the BatchNorm that follows).
+
+    # References
+        - [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369)
+    """
+
+    def __init__(self, filters, kernel_size, *, tau=0.85, center=True, b_star=2.0,
+                 alpha_initializer="ones", input_quantizer="recu_activation", **kwargs):
+        for name, allowed in (("kernel_quantizer", None), ("use_bias", False),
+                              ("activation", None)):
+            if kwargs.pop(name, allowed) not in (allowed, "linear"):
+                raise ValueError(
+                    f"ReCUConv2D takes no {name}: its kernel quantizer is ReCU and it "
+                    "computes conv * alpha; add biases and activations after its BatchNorm."
+                )
+        self._recu_options = dict(center=center, b_star=b_star)
+        ReCU(tau=tau, **self._recu_options)  # validates tau and b_star
+        self.initial_tau = check_tau(tau)
+        self.alpha_initializer = keras.initializers.get(alpha_initializer)
+        super().__init__(filters, kernel_size, input_quantizer=input_quantizer,
+                         use_bias=False, **kwargs)
+
+    def build(self, input_shape):
+        self.tau = self.add_weight(
+            "tau", shape=(), initializer=keras.initializers.Constant(self.initial_tau),
+            trainable=False,
+        )
+        self.kernel_quantizer = lq.quantizers.get_kernel_quantizer(
+            ReCU(tau=self.tau, **self._recu_options)
+        )
+        super().build(input_shape)
+        self.alpha = self.add_weight("alpha", shape=(self.filters,),
+                                     initializer=self.alpha_initializer)
+
+    def call(self, inputs):
+        return super().call(inputs) * self.alpha
+
+    def get_config(self):
+        config = super().get_config()
+        for name in ("kernel_quantizer", "use_bias", "activation"):
+            config.pop(name)
+        tau = float(keras.backend.get_value(self.tau)) if self.built else self.initial_tau
+        return {**config, "tau": tau, **self._recu_options,
+                "alpha_initializer": keras.initializers.serialize(self.alpha_initializer)}
