@@ -87,8 +87,7 @@ class UserError(Exception):
 
 def make_strategy(name):
     if name == "mirrored":
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([device.name for device in devices])
+        return training.mirrored_strategy()
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
             raise UserError("--strategy=multi_worker needs the cluster in the TF_CONFIG "

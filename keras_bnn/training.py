@@ -25,9 +25,32 @@ import tempfile
 
 from keras_bnn._keras import keras, tf
 
-__all__ = ["fit_resumable", "is_chief", "load_history", "write_json_atomically"]
+__all__ = ["fit_resumable", "is_chief", "load_history", "mirrored_strategy",
+           "write_json_atomically"]
 
 _HISTORY_FILE = "history.json"
+
+
+def mirrored_strategy():
+    """`MirroredStrategy` over every local GPU, or every logical CPU when there is none.
+
+    Between CPU devices it reduces through one device: TensorFlow's collective ops key
+    their instances per process, and two CPU strategies in one process (tests, notebooks)
+    can collide on them.
+
+    ```python
+    strategy = mirrored_strategy()
+    with strategy.scope():
+        model = build_model()
+    ```
+    """
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        return tf.distribute.MirroredStrategy([device.name for device in gpus])
+    return tf.distribute.MirroredStrategy(
+        [device.name for device in tf.config.list_logical_devices("CPU")],
+        cross_device_ops=tf.distribute.ReductionToOneDevice(),
+    )
 
 
 def is_chief(strategy=None):

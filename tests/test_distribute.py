@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bnn import quantizers
+from keras_bnn import quantizers, training
 
 
 def build_model():
@@ -44,7 +44,7 @@ def test_mirrored_training_on_two_cpus_matches_one_device():
     initial = build_model().get_weights()
 
     single_weights, single_loss = train(tf.distribute.get_strategy(), initial, x, y)
-    mirrored = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+    mirrored = training.mirrored_strategy()
     assert mirrored.num_replicas_in_sync == 2
     mirrored_weights, mirrored_loss = train(mirrored, initial, x, y)
 
@@ -57,9 +57,7 @@ def test_mirrored_training_on_two_cpus_matches_one_device():
 @pytest.mark.parametrize("quantizer", ["recu", "ternary_sign"])
 def test_quantizer_weights_are_not_duplicated_per_replica(quantizer):
     """Quantizers own no variables of their own that a strategy would need to mirror."""
-    mirrored = tf.distribute.MirroredStrategy(
-        [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
-    )
+    mirrored = training.mirrored_strategy()
     with mirrored.scope():
         layer = lq.layers.QuantConv2D(4, 3, kernel_quantizer=quantizer)
         layer.build((None, 5, 5, 2))

@@ -79,8 +79,8 @@ def test_history_is_saved_with_every_checkpoint_and_restored(tmp_path):
 
 
 def test_mirrored_training_matches_one_device_and_restores_on_one(tmp_path):
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
-    strategy = tf.distribute.MirroredStrategy(devices)
+    strategy = training.mirrored_strategy()
+    assert strategy.num_replicas_in_sync == 2  # conftest.py makes two logical CPUs
     # Without BatchNorm (which normalizes per replica) the two runs are the same computation.
     with strategy.scope():
         mirrored = build_model(batch_norm=False)
