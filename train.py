@@ -86,6 +86,7 @@ class UserError(Exception):
 
 
 def make_strategy(name):
+    """The distribution strategy of --strategy; multi-worker needs TF_CONFIG and --output_dir."""
     if name == "mirrored":
         return training.mirrored_strategy()
     if name == "multi_worker":
@@ -227,6 +228,14 @@ def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir,
 
 
 def train(arguments):
+    """Runs the recipe's stages on the data set and writes the run folder.
+
+    # Arguments
+        arguments: The command-line flags as given (they identify the run for resuming).
+
+    # Raises
+        UserError: for anything the user can fix (data not found, bad options, ...).
+    """
     started = time.perf_counter()
     strategy = make_strategy(FLAGS.strategy)
     chief = training.is_chief(strategy)
