@@ -59,4 +59,18 @@ def register_serializable(*aliases):
     return decorator
 
 
-__all__ = ["LarqBaseQuantizer", "keras", "lq", "register_serializable", "tf"]
+def all_layers(model):
+    """Every layer of `model` in order, the layers of nested models in place of the models.
+
+    ```python
+    binary = [layer for layer in all_layers(model) if hasattr(layer, "kernel_quantizer")]
+    ```
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+        else:
+            yield layer
+
+
+__all__ = ["LarqBaseQuantizer", "all_layers", "keras", "lq", "register_serializable", "tf"]

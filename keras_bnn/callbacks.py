@@ -7,10 +7,13 @@ model.fit(data, epochs=600, callbacks=[keras_bnn.callbacks.TauScheduler()])
 
 import math
 
-from keras_bnn._keras import keras, tf
-from keras_bnn.quantizers import check_tau
+import numpy as np
 
-__all__ = ["TAU_SCHEDULES", "TauScheduler", "tau_schedule"]
+from keras_bnn._keras import all_layers, keras, tf
+from keras_bnn.quantizers import ReCU, check_tau, recu_threshold, standardize_kernel
+
+__all__ = ["TAU_SCHEDULES", "TauScheduler", "WeightStats", "binary_weight_stats",
+           "tau_schedule"]
 
 
 def _exponential(progress):
@@ -86,7 +89,7 @@ class TauScheduler(keras.callbacks.Callback):
         self.tau = None
 
     def _tau_variables(self):
-        variables = [layer.tau for layer in self.model.submodules
+        variables = [layer.tau for layer in all_layers(self.model)
                      if isinstance(getattr(layer, "tau", None), tf.Variable)]
         if not variables:
             raise ValueError(f"Model {self.model.name!r} has no layer with a tau variable "
@@ -102,3 +105,102 @@ class TauScheduler(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["tau"] = self.tau
+
+
+def _binary_layers(model):
+    """Layers of `model` (nested ones too) whose kernel is quantized to one bit."""
+    return [layer for layer in all_layers(model)
+            if getattr(getattr(layer, "kernel_quantizer", None), "precision", None) == 1
+            and getattr(layer, "kernel", None) is not None]
+
+
+def _latent_kernel(layer):
+    return np.asarray(getattr(layer.kernel, "latent_variable", layer.kernel).numpy())
+
+
+def binary_weight_stats(layer):
+    """What binary training does to one layer's weights, now.
+
+    - `dead_fraction` (ReCU layers only): the share of standardized latent weights beyond
+      the clamp `±Q(τ)`, which get no gradient through the sign ("dead weights");
+    - `quantization_error`: `||w - mean|w| sign(w)||² / ||w||²` of the weights the sign reads
+      (for ReCU, the clamped standardized ones), the relative error of the best scaled
+      binary approximation;
+    - `signs`: the binary weights, for flip ratios between epochs.
+
+    # Arguments
+        layer: A layer with a one-bit `kernel_quantizer`.
+
+    # Returns
+        A dict with the entries above (`dead_fraction` only for ReCU layers).
+    """
+    latent = _latent_kernel(layer)
+    quantizer = layer.kernel_quantizer
+    stats = {"signs": np.asarray(quantizer(tf.constant(latent))) >= 0}
+    read = latent
+    if isinstance(quantizer, ReCU):
+        standardized = standardize_kernel(tf.constant(latent), quantizer.center, quantizer.b_star)
+        clamp = float(recu_threshold(standardized, quantizer.tau))
+        standardized = standardized.numpy()
+        stats["dead_fraction"] = float(np.mean(np.abs(standardized) > clamp))
+        read = np.clip(standardized, -clamp, clamp)
+    approximation = np.mean(np.abs(read)) * np.where(read >= 0, 1.0, -1.0)
+    stats["quantization_error"] = float(np.sum((read - approximation) ** 2) / np.sum(read**2))
+    return stats
+
+
+class WeightStats(keras.callbacks.Callback):
+    """Logs per binary layer and epoch how its weights fare, and their histograms.
+
+    For every layer with a one-bit kernel quantizer (larq's with `ste_sign`, `ReCUConv2D`,
+    nested models included) it adds to the epoch logs `<layer>/flip_ratio` (share of
+    binary weights whose sign changed during the epoch), `<layer>/quantization_error` and,
+    for ReCU layers, `<layer>/dead_fraction`, plus model-wide means without the layer
+    prefix. With `log_dir` it also writes each layer's latent weights as a TensorBoard
+    histogram every epoch.
+
+    ```python
+    model.fit(data, epochs=10, callbacks=[TauScheduler(), WeightStats("runs/x/weights")])
+    ```
+
+    # Arguments
+        log_dir: Where the TensorBoard histograms go (None: no histograms).
+
+    # References
+        - [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), Section 3 (dead weights).
+    """
+
+    def __init__(self, log_dir=None):
+        super().__init__()
+        self.log_dir = log_dir
+        self._signs = {}
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        self._layers = _binary_layers(self.model)
+        self._signs = {layer.name: binary_weight_stats(layer)["signs"] for layer in self._layers}
+        if self.log_dir is not None:
+            self._writer = tf.summary.create_file_writer(str(self.log_dir))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        totals = {}
+        for layer in self._layers:
+            stats = binary_weight_stats(layer)
+            signs = stats.pop("signs")
+            stats["flip_ratio"] = float(np.mean(signs != self._signs[layer.name]))
+            self._signs[layer.name] = signs
+            for key, value in stats.items():
+                logs[f"{layer.name}/{key}"] = value
+                totals.setdefault(key, []).append(value)
+            if self._writer is not None:
+                with self._writer.as_default():
+                    tf.summary.histogram(f"{layer.name}/latent_weights", _latent_kernel(layer),
+                                         step=epoch)
+        logs.update({key: float(np.mean(values)) for key, values in totals.items()})
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()

@@ -32,7 +32,7 @@ import collections
 
 import numpy as np
 
-from keras_bnn._keras import keras, lq, tf
+from keras_bnn._keras import all_layers, keras, lq, tf
 from keras_bnn.layers import DecoupledActivation, DuplicateChannels, Scale
 from keras_bnn.quantizers import TernarySign
 
@@ -103,10 +103,7 @@ def has_ternary_activations(model):
     assert has_ternary_activations(zoo.get_model("bnn_small", input_quantizer="ternary_sign"))
     ```
     """
-    return any(
-        has_ternary_activations(layer) if isinstance(layer, keras.Model) else _is_ternary(layer)
-        for layer in model.layers
-    )
+    return any(_is_ternary(layer) for layer in all_layers(model))
 
 
 def _entry(layer, inbound):

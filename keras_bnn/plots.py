@@ -1,9 +1,12 @@
-"""Training curves as a PNG: loss and accuracy per epoch, train and test.
+"""PNG figures of a run: training curves, and ReCU's latent-weight distributions.
 
 ```python
 plot_history(history, "runs/x/training_curves.png", title="bnn_small on fashion_mnist")
+plot_latent_weights(model, "runs/x/latent_weights.png")
 ```
 """
+
+import math
 
 import matplotlib
 
@@ -12,7 +15,10 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-__all__ = ["plot_history"]
+from keras_bnn._keras import all_layers  # noqa: E402
+from keras_bnn.quantizers import ReCU, recu_threshold, standardize_kernel  # noqa: E402
+
+__all__ = ["plot_history", "plot_latent_weights"]
 
 
 def plot_history(history, path, title=""):
@@ -41,5 +47,45 @@ def plot_history(history, path, title=""):
         axis.grid(alpha=0.3)
         axis.legend()
     figure.suptitle(title)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def plot_latent_weights(model, path, columns=4):
+    """Histograms of every ReCU layer's standardized latent weights, the clamp ±Q(τ) marked.
+
+    The figure of the ReCU paper: weights beyond the clamp get no gradient ("dead"); the
+    title of each panel gives τ and the share of them.
+
+    # Arguments
+        model: A model with ReCU-quantized layers (`ReCUConv2D`), nested ones included.
+        path: Where the PNG goes.
+        columns: Panels per row.
+
+    # Raises
+        ValueError: when the model has no ReCU layer.
+    """
+    layers = [layer for layer in all_layers(model)
+              if isinstance(getattr(layer, "kernel_quantizer", None), ReCU)]
+    if not layers:
+        raise ValueError(f"Model {model.name!r} has no ReCU layer to plot.")
+    rows = math.ceil(len(layers) / columns)
+    figure, axes = plt.subplots(rows, min(columns, len(layers)), squeeze=False,
+                                figsize=(3.2 * min(columns, len(layers)), 2.6 * rows),
+                                constrained_layout=True)
+    for axis, layer in zip(axes.flat, layers):
+        quantizer = layer.kernel_quantizer
+        latent = getattr(layer.kernel, "latent_variable", layer.kernel)
+        weights = standardize_kernel(latent, quantizer.center, quantizer.b_star)
+        clamp = float(recu_threshold(weights, quantizer.tau))
+        weights = weights.numpy().ravel()
+        axis.hist(weights, bins=80, color="tab:blue", alpha=0.8)
+        for sign in (-1, 1):
+            axis.axvline(sign * clamp, color="tab:red", linestyle="--", linewidth=1)
+        dead = (abs(weights) > clamp).mean()
+        axis.set_title(f"{layer.name}\ntau={quantizer.tau:.3f}, dead {dead:.1%}", fontsize=8)
+        axis.tick_params(labelsize=7)
+    for axis in list(axes.flat)[len(layers):]:
+        axis.axis("off")
     figure.savefig(path, dpi=100)
     plt.close(figure)

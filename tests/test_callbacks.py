@@ -1,11 +1,12 @@
-"""TauScheduler: ReCU's τ schedule, set in every ReCU layer, logged, resumable."""
+"""TauScheduler (ReCU's τ schedule: set, logged, resumable) and WeightStats."""
 
+import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bnn import training
-from keras_bnn.callbacks import TauScheduler, tau_schedule
+from keras_bnn import quantizers, training
+from keras_bnn.callbacks import TauScheduler, WeightStats, tau_schedule
 from keras_bnn.layers import ReCUConv2D
 
 
@@ -87,3 +88,35 @@ def test_scheduler_on_a_model_without_recu_layers_says_so():
     model.compile("sgd", "mse")
     with pytest.raises(ValueError, match="has no layer with a tau variable"):
         model.fit(np.zeros((4, 2)), np.zeros(4), epochs=1, verbose=0, callbacks=[TauScheduler()])
+
+
+def test_weight_stats_logs_dead_weights_flips_errors_and_histograms(tmp_path):
+    model = recu_model()
+    model.compile(tf.keras.optimizers.SGD(5.0),
+                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    stats = WeightStats(tmp_path / "weights")
+    history = model.fit(stream(0), steps_per_epoch=4, epochs=2, verbose=0,
+                        callbacks=[TauScheduler(), stats]).history
+
+    conv = model.layers[1]
+    w1 = quantizers.standardize_kernel(conv.kernel.latent_variable).numpy()
+    clamp = quantizers.recu_threshold(w1, float(conv.tau)).numpy()
+    assert history[f"{conv.name}/dead_fraction"][-1] == pytest.approx(np.mean(np.abs(w1) > clamp))
+    assert 0.02 < history[f"{conv.name}/dead_fraction"][-1] < 0.3  # tau is 0.85..0.92 here
+    read = np.clip(w1, -clamp, clamp)
+    error = np.sum((read - np.abs(read).mean() * np.sign(read)) ** 2) / np.sum(read**2)
+    assert history[f"{conv.name}/quantization_error"][-1] == pytest.approx(error, rel=1e-5)
+    assert max(history[f"{conv.name}/flip_ratio"]) > 0  # a large learning rate flips signs
+    assert set(history) >= {"dead_fraction", "flip_ratio", "quantization_error"}
+    assert list((tmp_path / "weights").glob("events.out.tfevents.*"))
+
+
+def test_weight_stats_covers_larq_binary_layers_without_dead_fraction():
+    inputs = tf.keras.Input((4,))
+    outputs = lq.layers.QuantDense(3, kernel_quantizer="ste_sign",
+                                   kernel_constraint="weight_clip", name="binary")(inputs)
+    model = tf.keras.Model(inputs, outputs)
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((8, 4)), np.zeros((8, 3)), epochs=1, verbose=0,
+                        callbacks=[WeightStats()]).history
+    assert "binary/quantization_error" in history and "binary/dead_fraction" not in history
