@@ -19,9 +19,13 @@ import inspect
 import os
 import pathlib
 
-from zoo import baselines, resnets
+from zoo import baselines, binaryduo, resnets
 
 MODELS = {
+    "binaryduo_alexnet": binaryduo.binaryduo_alexnet,
+    "binaryduo_resnet18": binaryduo.binaryduo_resnet18,
+    "binaryduo_vgg7": binaryduo.binaryduo_vgg7,
+    "binaryduo_vgg_small": binaryduo.binaryduo_vgg_small,
     "bnn_alexnet": baselines.bnn_alexnet,
     "bnn_resnet18": resnets.bnn_resnet18,
     "bnn_resnet20": resnets.bnn_resnet20,

@@ -76,6 +76,7 @@ def bnn_resnet18(
     kernel_quantizer="ste_sign",
     kernel_constraint="weight_clip",
     stem=None,
+    stage_filters=(64, 128, 256, 512),
 ):
     """Binary ResNet-18 with Bi-Real Net's double skip connections.
 
@@ -100,6 +101,7 @@ def bnn_resnet18(
         kernel_constraint: Weight constraint of the binary convs (None for ReCU).
         stem: `"imagenet"`, `"cifar"`, or None to pick the CIFAR stem for images of at
             most 64x64 pixels and the ImageNet stem otherwise.
+        stage_filters: Channels of the four stages (the stem has the first stage's).
 
     # Returns
         A `tf_keras.Model`.
@@ -116,8 +118,8 @@ def bnn_resnet18(
     stem = _resolve_stem(stem, input_shape)
     conv = blocks.make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint)
     inputs = keras.Input(input_shape)
-    x = _stem(inputs, stem, 64)
-    x = _bireal_resnet(x, (64, 128, 256, 512), blocks_per_stage=2, conv=conv)
+    x = _stem(inputs, stem, stage_filters[0])
+    x = _bireal_resnet(x, stage_filters, blocks_per_stage=2, conv=conv)
     return keras.Model(inputs, _head(x, num_classes), name="bnn_resnet18")
 
 

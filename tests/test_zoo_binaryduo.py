@@ -1,0 +1,47 @@
+"""BinaryDuo's zoo networks: ternary and decoupled stages, size parity with the baselines."""
+
+import larq as lq
+import pytest
+import tensorflow as tf
+
+import zoo
+from keras_bnn.quantizers import TernarySign
+import keras_bnn
+from test_decoupling import assert_same_function, cifar_images, perturb_batch_norms  # noqa: F401
+
+# (model, input shape): the ImageNet networks at 64x64 to keep the tests quick.
+MODELS = [("vgg7", (32, 32, 3)), ("vgg_small", (32, 32, 3)), ("alexnet", (64, 64, 3)),
+          ("resnet18", (64, 64, 3))]
+
+
+def binary_macs(model):
+    return lq.models.ModelProfile(model).op_count("mac", 1)
+
+
+@pytest.mark.parametrize("name,shape", MODELS)
+def test_ternary_stage_has_ternary_activations_and_decoupled_stage_computes_the_same(
+    name, shape, cifar_images  # noqa: F811
+):
+    ternary = zoo.get_model(f"binaryduo_{name}", input_shape=shape, num_classes=10)
+    quantizers = [layer.input_quantizer for layer in ternary.layers
+                  if isinstance(getattr(layer, "input_quantizer", None), TernarySign)]
+    assert quantizers and all(q.threshold == 0.5 for q in quantizers)
+    assert all(layer.pad_values == 1.0 for layer in ternary.layers
+               if isinstance(layer, lq.layers.QuantConv2D) and layer.padding == "same")
+    perturb_batch_norms(ternary, 0)
+    images = tf.image.resize(cifar_images[:8], shape[:2]).numpy()
+    assert_same_function(ternary, keras_bnn.decouple(ternary), images)
+
+
+@pytest.mark.parametrize("name,shape", [("vgg7", (32, 32, 3)), ("vgg_small", (32, 32, 3)),
+                                        ("vgg_small", (28, 28, 1))])
+def test_decoupled_model_has_the_baselines_parameters_and_binary_macs(name, shape):
+    baseline = zoo.get_model(f"bnn_{name}", input_shape=shape)
+    decoupled = zoo.get_model(f"binaryduo_{name}", input_shape=shape, stage="decoupled")
+    assert decoupled.count_params() == pytest.approx(baseline.count_params(), rel=0.02)
+    assert binary_macs(decoupled) == pytest.approx(binary_macs(baseline), rel=0.02)
+
+
+def test_unknown_stage_is_refused():
+    with pytest.raises(ValueError, match="Unknown BinaryDuo stage 'binary'"):
+        zoo.get_model("binaryduo_vgg7", stage="binary")
