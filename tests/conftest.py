@@ -1,8 +1,10 @@
 """Shared test set-up: keras_bnn first (Keras 2), two logical CPUs, the real data sets."""
 
 import pathlib
+import tarfile
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 before anything else)
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -33,3 +35,17 @@ def _fresh_keras_state():
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def cifar_images(shared_datasets):
+    """32 real CIFAR-10 test images (JPEG copy), normalized."""
+    images = []
+    with tarfile.open(shared_datasets / "cifar10-jpeg.tar.gz") as archive:
+        for member in archive:
+            if "/test/" in member.name and member.name.endswith(".jpg"):
+                raw = archive.extractfile(member).read()
+                images.append(tf.io.decode_jpeg(raw).numpy())
+                if len(images) == 32:
+                    break
+    return (np.stack(images).astype(np.float32) / 255.0 - 0.47) / 0.25

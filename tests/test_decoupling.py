@@ -1,7 +1,5 @@
 """keras_bnn.decouple: the decoupled binary model computes what the ternary model does."""
 
-import tarfile
-
 import larq as lq
 import larq_compute_engine as lce
 import numpy as np
@@ -14,6 +12,7 @@ import zoo
 from keras_bnn import data
 from keras_bnn.export import op_histogram
 from keras_bnn.layers import DecoupledActivation, DuplicateChannels, Scale
+from decoupling_checks import assert_same_function, perturb_batch_norms
 from keras_bnn.quantizers import TernarySign
 
 
@@ -21,38 +20,6 @@ from keras_bnn.quantizers import TernarySign
 def fashion_images(shared_datasets):
     images = data.load("fashion_mnist", shared_datasets / "fashion-mnist", max_test_examples=64)
     return next(iter(images.test_dataset(64)))[0].numpy()
-
-
-@pytest.fixture(scope="module")
-def cifar_images(shared_datasets):
-    """32 real CIFAR-10 test images (JPEG copy), normalized."""
-    images = []
-    with tarfile.open(shared_datasets / "cifar10-jpeg.tar.gz") as archive:
-        for member in archive:
-            if "/test/" in member.name and member.name.endswith(".jpg"):
-                raw = archive.extractfile(member).read()
-                images.append(tf.io.decode_jpeg(raw).numpy())
-                if len(images) == 32:
-                    break
-    return (np.stack(images).astype(np.float32) / 255.0 - 0.47) / 0.25
-
-
-def perturb_batch_norms(model, seed):
-    """BatchNorm statistics and parameters away from their initial values."""
-    rng = np.random.default_rng(seed)
-    for layer in model.submodules:
-        if isinstance(layer, tf.keras.layers.BatchNormalization):
-            gamma, beta, mean, variance = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.5, beta.shape),
-                               rng.normal(0, 0.5, mean.shape), rng.uniform(0.5, 2.0, variance.shape)])
-
-
-def assert_same_function(ternary, decoupled, images):
-    expected = ternary(images, training=False).numpy()
-    got = decoupled(images, training=False).numpy()
-    scale = np.abs(expected).max()
-    assert scale > 0
-    assert np.abs(got - expected).max() <= 1e-4 * scale
 
 
 def layers_of(model, kind):

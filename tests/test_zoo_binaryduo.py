@@ -7,7 +7,7 @@ import tensorflow as tf
 import zoo
 from keras_bnn.quantizers import TernarySign
 import keras_bnn
-from test_decoupling import assert_same_function, cifar_images, perturb_batch_norms  # noqa: F401
+from decoupling_checks import assert_same_function, perturb_batch_norms
 
 # (model, input shape): the ImageNet networks at 64x64 to keep the tests quick.
 MODELS = [("vgg7", (32, 32, 3)), ("vgg_small", (32, 32, 3)), ("alexnet", (64, 64, 3)),
@@ -20,7 +20,7 @@ def binary_macs(model):
 
 @pytest.mark.parametrize("name,shape", MODELS)
 def test_ternary_stage_has_ternary_activations_and_decoupled_stage_computes_the_same(
-    name, shape, cifar_images  # noqa: F811
+    name, shape, cifar_images
 ):
     ternary = zoo.get_model(f"binaryduo_{name}", input_shape=shape, num_classes=10)
     quantizers = [layer.input_quantizer for layer in ternary.layers
