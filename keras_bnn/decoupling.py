@@ -173,11 +173,12 @@ def _duplicate_batch_norm(bn_layer, bn_entry, t):
     duplicate_entry = _entry(duplicate, bn_entry["inbound_nodes"][0])
     new_bn_entry = {key: value for key, value in bn_entry.items() if key != "build_config"}
     new_bn_entry["inbound_nodes"] = [[[duplicate.name, 0, 0, {}]]]
-    weights = {w.name.split("/")[-1].split(":")[0]: w.numpy() for w in bn_layer.weights}
-    doubled = {key: np.concatenate([value, value]) for key, value in weights.items()}
-    doubled["beta"] = np.concatenate([weights["beta"] + t, weights["beta"] - t])
-    ordered = [doubled[w.name.split("/")[-1].split(":")[0]] for w in bn_layer.weights]
-    return duplicate_entry, new_bn_entry, ordered
+    doubled = []
+    for weight in bn_layer.weights:
+        value = weight.numpy()
+        shift = t if weight.name.split("/")[-1].startswith("beta") else 0.0
+        doubled.append(np.concatenate([value + shift, value - shift]))
+    return duplicate_entry, new_bn_entry, doubled
 
 
 def _feeds_only(consumers, source, name):
