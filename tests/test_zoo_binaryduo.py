@@ -33,13 +33,36 @@ def test_ternary_stage_has_ternary_activations_and_decoupled_stage_computes_the_
     assert_same_function(ternary, keras_bnn.decouple(ternary), images)
 
 
-@pytest.mark.parametrize("name,shape", [("vgg7", (32, 32, 3)), ("vgg_small", (32, 32, 3)),
-                                        ("vgg_small", (28, 28, 1))])
-def test_decoupled_model_has_the_baselines_parameters_and_binary_macs(name, shape):
+@pytest.mark.parametrize("name,shape,options", [
+    ("vgg7", (32, 32, 3), {}), ("vgg_small", (32, 32, 3), {}), ("vgg_small", (28, 28, 1), {}),
+    ("alexnet", (224, 224, 3), {"widths": "matched"}),
+    ("resnet18", (224, 224, 3), {"widths": "matched"}),
+    ("resnet18", (32, 32, 3), {"widths": "matched"}),
+])
+def test_decoupled_model_has_the_baselines_parameters_and_binary_macs(name, shape, options):
     baseline = zoo.get_model(f"bnn_{name}", input_shape=shape)
-    decoupled = zoo.get_model(f"binaryduo_{name}", input_shape=shape, stage="decoupled")
+    decoupled = zoo.get_model(f"binaryduo_{name}", input_shape=shape, stage="decoupled",
+                              **options)
     assert decoupled.count_params() == pytest.approx(baseline.count_params(), rel=0.02)
     assert binary_macs(decoupled) == pytest.approx(binary_macs(baseline), rel=0.02)
+
+
+def binary_input_channels(model):
+    return [layer.input_shape[-1] for layer in model.layers
+            if isinstance(layer, lq.layers.QuantConv2D)]
+
+
+def test_official_widths_are_those_of_the_official_decoupled_code():
+    # models/alexnet_decoupled.lua and resnet_decoupled.lua of the official repository.
+    alexnet = zoo.get_model("binaryduo_alexnet", stage="decoupled")
+    assert binary_input_channels(alexnet) == [176, 384, 512, 512, 384, 4800]
+    resnet = zoo.get_model("binaryduo_resnet18", input_shape=(64, 64, 3), stage="decoupled")
+    assert binary_input_channels(resnet) == [128] * 5 + [180] * 4 + [360] * 4 + [720] * 3
+
+
+def test_unknown_widths_are_refused():
+    with pytest.raises(ValueError, match="Unknown BinaryDuo widths 'wide' for resnet18"):
+        zoo.get_model("binaryduo_resnet18", widths="wide")
 
 
 def test_unknown_stage_is_refused():
