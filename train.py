@@ -8,6 +8,7 @@ With no flags it trains the small binary CNN of the zoo on Fashion-MNIST for 5 e
     <stage>/tensorboard  TensorBoard logs
     <stage>/model.keras  the stage's trained model
     model.keras, model.h5, metrics.json, training_curves.png
+    latent_weights.png   (ReCU models) latent-weight histograms with the clamp ±Q(τ)
 
 Re-running the same command after an interruption (even `kill -9`) resumes the newest
 unfinished run of that command from its last finished epoch, with the same result as an
@@ -35,6 +36,7 @@ import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
 import zoo
 from keras_bnn import data, optimizers, plots, training
 from keras_bnn._keras import keras, lq, tf
+from keras_bnn.layers import recu_layers
 from zoo import recipes
 
 FLAGS = flags.FLAGS
@@ -44,7 +46,7 @@ flags.DEFINE_string("dataset", "fashion_mnist",
 flags.DEFINE_string("data_dir", None, "Directory of the data set (searched for otherwise).")
 flags.DEFINE_enum("recipe", None, recipes.recipe_names(),
                   "Training recipe (its stages); default: the model's method's (binaryduo for "
-                  "binaryduo_* models), else single.")
+                  "binaryduo_* models, recu for recu_*), else single.")
 flags.DEFINE_integer("epochs", 5, "Training epochs (of the first stage).", lower_bound=1)
 flags.DEFINE_integer("stage2_epochs", None, "Epochs of the second stage of two-stage recipes "
                      "(default: the recipe's).", lower_bound=1)
@@ -207,9 +209,10 @@ def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir,
             training.write_json_atomically(start_file, start)
             print(f"Stage {stage.name!r} starts from the previous stage's model, transformed: "
                   f"test accuracy {accuracy:.4f}, loss {loss:.4f}")
-    callbacks = stage.callbacks()
+    log_dir = stage_dir / "tensorboard" if chief else None
+    callbacks = stage.callbacks(log_dir)
     if chief:
-        callbacks.append(keras.callbacks.TensorBoard(str(stage_dir / "tensorboard")))
+        callbacks.append(keras.callbacks.TensorBoard(str(log_dir)))
     history = training.fit_resumable(
         model,
         lambda start_step: for_distribution(
@@ -293,6 +296,8 @@ def train(arguments):
         return
     plots.plot_history(history, output_dir / "training_curves.png",
                        title=f"{FLAGS.model} on {FLAGS.dataset}")
+    if recu_layers(model):
+        plots.plot_latent_weights(model, output_dir / "latent_weights.png")
     metrics = {
         "model": FLAGS.model,
         "dataset": FLAGS.dataset,

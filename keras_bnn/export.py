@@ -8,9 +8,13 @@ keras_bnn.export.op_histogram(flatbuffer)  # Counter({'LceBconv2d': 5, 'LceQuant
 
 import collections
 
+from tensorflow.lite.python import schema_py_generated as tflite_schema
 from tensorflow.lite.tools import flatbuffer_utils
 
 __all__ = ["op_histogram"]
+
+_BUILTIN_NAMES = {code: name for name, code in vars(tflite_schema.BuiltinOperator).items()
+                  if not name.startswith("_")}
 
 
 def op_histogram(flatbuffer):
@@ -21,14 +25,14 @@ def op_histogram(flatbuffer):
 
     # Returns
         A `collections.Counter`: custom ops under their name (`"LceBconv2d"`), builtin ops
-        under their TFLite builtin code (an int).
+        under their TFLite name (`"CONV_2D"`).
     """
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
     codes = model.operatorCodes
     return collections.Counter(
         codes[op.opcodeIndex].customCode.decode()
         if codes[op.opcodeIndex].customCode
-        else codes[op.opcodeIndex].builtinCode
+        else _BUILTIN_NAMES[codes[op.opcodeIndex].builtinCode]
         for subgraph in model.subgraphs
         for op in subgraph.operators
     )

@@ -1,7 +1,9 @@
 """Keras layers of the binary-network methods.
 
 ReCU's binary conv, `ReCUConv2D`, owns the τ of its clamp as a non-trainable variable and
-scales its output per channel by a learnable `alpha`, as in the official code.
+scales its output per channel by a learnable `alpha`, as in the official code. ReCU's
+ResNets clip their residual stream with `HardTanh` and widen it at a downsample with
+`PadChannels` (zero channels: a shortcut without parameters).
 
 BinaryDuo's decoupling (`keras_bnn.decouple`) turns each ternary activation over C channels
 into 2C binary-ready channels, with one of two layers:
@@ -23,10 +25,11 @@ x = keras_bnn.layers.Scale(0.5)(x)
 ```
 """
 
-from keras_bnn._keras import keras, lq, register_serializable, tf
+from keras_bnn._keras import all_layers, keras, lq, register_serializable, tf
 from keras_bnn.quantizers import ReCU, check_tau
 
-__all__ = ["DecoupledActivation", "DuplicateChannels", "ReCUConv2D", "Scale"]
+__all__ = ["DecoupledActivation", "DuplicateChannels", "HardTanh", "PadChannels", "ReCUConv2D",
+           "Scale", "recu_layers"]
 
 
 @register_serializable()
@@ -122,6 +125,65 @@ class Scale(keras.layers.Layer):
 
 
 @register_serializable()
+class HardTanh(keras.layers.Layer):
+    """Clips its input to `[-1, 1]` (PyTorch's `Hardtanh`), gradient 1 inside, 0 outside.
+
+    ReCU's ResNets clip the residual stream after every addition with it. Larq Compute
+    Engine runs it as TFLite's float `RELU_N1_TO_1`.
+
+    ```python
+    y = HardTanh()(tf.constant([-2.0, 0.5, 3.0]))  # [-1.0, 0.5, 1.0]
+    ```
+
+    # References
+        - [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), official code.
+    """
+
+    def call(self, inputs):
+        return tf.clip_by_value(inputs, -1.0, 1.0)
+
+
+@register_serializable()
+class PadChannels(keras.layers.Layer):
+    """Appends zero channels: `before` in front of the input's channels, `after` behind.
+
+    The parameter-free shortcut of CIFAR ResNets ("option A" of He et al.), which ReCU's
+    CIFAR networks use after a 2x2 average pooling where a stage doubles the channels.
+
+    ```python
+    y = PadChannels(8, 8)(tf.zeros((1, 4, 4, 16)))  # shape (1, 4, 4, 32)
+    ```
+
+    # Arguments
+        before, after: Numbers of zero channels, >= 0.
+
+    # Raises
+        ValueError: for a negative number.
+
+    # References
+        - [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385)
+    """
+
+    def __init__(self, before, after, **kwargs):
+        if before < 0 or after < 0:
+            raise ValueError(f"PadChannels needs before >= 0 and after >= 0, got {before}, "
+                             f"{after}.")
+        super().__init__(**kwargs)
+        self.before, self.after = before, after
+
+    def call(self, inputs):
+        return tf.pad(inputs, [[0, 0]] * (inputs.shape.rank - 1) + [[self.before, self.after]])
+
+    def compute_output_shape(self, input_shape):
+        channels = input_shape[-1] + self.before + self.after
+        return tf.TensorShape(input_shape[:-1]).concatenate([channels])
+
+    def get_config(self):
+        return {**super().get_config(), "before": self.before, "after": self.after}
+
+
+@register_serializable()
 class ReCUConv2D(lq.layers.QuantConv2D):
     r"""ReCU's binary conv: `conv(sign(a0), sign(clip(w1, ±Q(τ)))) * alpha`.
 
@@ -195,3 +257,14 @@ class ReCUConv2D(lq.layers.QuantConv2D):
         tau = float(keras.backend.get_value(self.tau)) if self.built else self.initial_tau
         return {**config, "tau": tau, **self._recu_options,
                 "alpha_initializer": keras.initializers.serialize(self.alpha_initializer)}
+
+
+def recu_layers(model):
+    """The layers of `model` (nested models included) whose kernel quantizer is ReCU.
+
+    ```python
+    taus = [float(layer.tau.numpy()) for layer in recu_layers(model)]
+    ```
+    """
+    return [layer for layer in all_layers(model)
+            if isinstance(getattr(layer, "kernel_quantizer", None), ReCU)]

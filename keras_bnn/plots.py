@@ -15,8 +15,8 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from keras_bnn._keras import all_layers  # noqa: E402
-from keras_bnn.quantizers import ReCU, recu_threshold, standardize_kernel  # noqa: E402
+from keras_bnn.layers import recu_layers  # noqa: E402
+from keras_bnn.quantizers import recu_threshold, standardize_kernel  # noqa: E402
 
 __all__ = ["plot_history", "plot_latent_weights"]
 
@@ -65,8 +65,7 @@ def plot_latent_weights(model, path, columns=4):
     # Raises
         ValueError: when the model has no ReCU layer.
     """
-    layers = [layer for layer in all_layers(model)
-              if isinstance(getattr(layer, "kernel_quantizer", None), ReCU)]
+    layers = recu_layers(model)
     if not layers:
         raise ValueError(f"Model {model.name!r} has no ReCU layer to plot.")
     rows = math.ceil(len(layers) / columns)

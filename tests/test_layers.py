@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from keras_bnn.export import op_histogram
-from keras_bnn.layers import DecoupledActivation, DuplicateChannels, ReCUConv2D, Scale
+from keras_bnn.layers import (DecoupledActivation, DuplicateChannels, HardTanh, PadChannels,
+                              ReCUConv2D, Scale)
 
 
 def straight_through(forward, surrogate):
@@ -126,3 +127,24 @@ def test_small_layers_compute_what_they_say_and_round_trip_their_config():
     assert DecoupledActivation.from_config(DecoupledActivation(0.3).get_config()).threshold == 0.3
     with pytest.raises(ValueError, match="`threshold` must be > 0"):
         DecoupledActivation(0.0)
+
+
+def test_hard_tanh_clips_with_a_gradient_inside_only():
+    x = tf.constant([-2.0, -0.5, 0.5, 3.0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = HardTanh()(x)
+    np.testing.assert_array_equal(y.numpy(), [-1.0, -0.5, 0.5, 1.0])
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0.0, 1.0, 1.0, 0.0])
+
+
+def test_pad_channels_adds_zero_channels_around_the_input():
+    x = tf.ones((1, 2, 2, 3))
+    y = PadChannels(1, 2)(x).numpy()
+    assert y.shape == (1, 2, 2, 6)
+    np.testing.assert_array_equal(y[..., 1:4], 1.0)
+    assert not y[..., [0, 4, 5]].any()
+    config = PadChannels(1, 2).get_config()
+    assert (PadChannels.from_config(config).before, PadChannels.from_config(config).after) == (1, 2)
+    with pytest.raises(ValueError, match="before >= 0 and after >= 0"):
+        PadChannels(-1, 0)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from keras_bnn.callbacks import TauScheduler, WeightStats
 from zoo import recipes
 
 
@@ -38,11 +39,34 @@ def test_binaryduo_stage_2_decouples_the_stage_1_model():
         recipes.binaryduo(request())[0].build_model(None)
 
 
-@pytest.mark.parametrize("model,recipe", [("binaryduo_vgg7", "binaryduo"), ("bnn_vgg7", "single")])
+def test_recu_recipe_has_the_papers_settings_and_watches_tau_and_weights(tmp_path):
+    (stage,) = recipes.recu(request(model="recu_resnet20", input_shape=(32, 32, 3), epochs=600))
+    assert (stage.optimizer, stage.learning_rate, stage.schedule, stage.warmup_epochs,
+            stage.weight_decay) == ("sgd", 0.1, "cosine", 5.0, 5e-4)
+    scheduler, stats = stage.callbacks(tmp_path)
+    assert isinstance(scheduler, TauScheduler) and isinstance(stats, WeightStats)
+    assert (scheduler.tau_min, scheduler.tau_max, scheduler.schedule) == (0.85, 0.99, "exponential")
+    assert stats.log_dir == tmp_path / "weights"
+
+    (imagenet,) = recipes.recu(request(model="recu_resnet18", input_shape=(224, 224, 3),
+                                       epochs=10, learning_rate=0.05))
+    assert (imagenet.weight_decay, imagenet.warmup_epochs, imagenet.learning_rate) == (
+        1e-4, 0.5, 0.05)
+
+
+def test_recu_recipe_holds_a_fixed_tau_constant():
+    (stage,) = recipes.recu(request(model="recu_resnet20", model_options={"tau": 1.0}))
+    scheduler, stats = stage.callbacks(None)
+    assert (scheduler.tau_min, scheduler.tau_max, scheduler.schedule) == (1.0, 1.0, "constant")
+    assert stats.log_dir is None
+
+
+@pytest.mark.parametrize("model,recipe", [("binaryduo_vgg7", "binaryduo"), ("bnn_vgg7", "single"),
+                                          ("recu_resnet20", "recu")])
 def test_default_recipe_follows_the_model_family(model, recipe):
     assert recipes.default_recipe(model) == recipe
 
 
 def test_unknown_recipe_lists_the_known_ones():
-    with pytest.raises(ValueError, match="known recipes: binaryduo, single"):
+    with pytest.raises(ValueError, match="known recipes: binaryduo, recu, single"):
         recipes.get_recipe("recu2")

@@ -16,6 +16,7 @@ import tensorflow as tf
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import train  # noqa: E402
+from keras_bnn.callbacks import tau_schedule  # noqa: E402
 
 QUICK = ["--max_train_examples=1024", "--max_test_examples=512", "--batch_size=32",
          "--learning_rate=0.01"]
@@ -220,3 +221,16 @@ def test_binaryduo_recipe_refuses_a_model_without_ternary_activations(fashion, t
     result = run_train(fashion, *QUICK, "--recipe=binaryduo", f"--output_dir={tmp_path}")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "needs ternary activations" in result.stderr
+
+
+def test_recu_run_schedules_tau_logs_dead_weights_and_plots_them(fashion, tmp_path):
+    result = run_train("--model=recu_resnet20", fashion, *QUICK, "--epochs=2",
+                       "--steps_per_epoch=8", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    history = json.loads((tmp_path / "train/checkpoints/history.json").read_text())
+    assert [epoch["tau"] for epoch in history] == pytest.approx(
+        [tau_schedule(0, 2), tau_schedule(1, 2)])
+    assert all(0 <= epoch["dead_fraction"] < 0.5 and "flip_ratio" in epoch for epoch in history)
+    assert "stage1_block1_1_conv/dead_fraction" in history[0]
+    assert (tmp_path / "latent_weights.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any((tmp_path / "train/tensorboard/weights").rglob("events.out.tfevents.*"))

@@ -19,7 +19,7 @@ import inspect
 import os
 import pathlib
 
-from zoo import baselines, binaryduo, resnets
+from zoo import baselines, binaryduo, recu, resnets
 
 MODELS = {
     "binaryduo_alexnet": binaryduo.binaryduo_alexnet,
@@ -32,6 +32,11 @@ MODELS = {
     "bnn_small": baselines.bnn_small,
     "bnn_vgg7": baselines.bnn_vgg7,
     "bnn_vgg_small": baselines.bnn_vgg_small,
+    "recu_resnet18": recu.recu_resnet18,
+    "recu_resnet18_cifar": recu.recu_resnet18_cifar,
+    "recu_resnet20": recu.recu_resnet20,
+    "recu_resnet34": recu.recu_resnet34,
+    "recu_vgg_small": recu.recu_vgg_small,
 }
 
 WEIGHTS_SUFFIXES = (".h5", ".keras")

@@ -116,10 +116,27 @@ def bnn_vgg_small(
         - [ReCU: Reviving the Dead Weights in Binary Neural
           Networks](https://arxiv.org/abs/2103.12369)
     """
+    conv = blocks.make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint)
+    return vgg_small(conv, input_shape, num_classes, width_multiplier, name="bnn_vgg_small")
+
+
+def vgg_small(conv, input_shape, num_classes, width_multiplier=1.0, name="vgg_small"):
+    """VGG-small (see `bnn_vgg_small`) with the binary convs that `conv` applies.
+
+    # Arguments
+        conv: Binary conv function, as `blocks.make_binary_conv` returns.
+        input_shape, num_classes, width_multiplier: As `bnn_vgg_small`.
+        name: Model name.
+
+    # Returns
+        A `tf_keras.Model`.
+
+    # Raises
+        ValueError: if `width_multiplier <= 0` or the images are smaller than 8x8.
+    """
     if not width_multiplier > 0:
         raise ValueError(f"`width_multiplier` must be > 0, got {width_multiplier}.")
-    blocks.check_input_size(input_shape, 8, "bnn_vgg_small")
-    conv = blocks.make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint)
+    blocks.check_input_size(input_shape, 8, name)
     widths = [max(1, round(c * width_multiplier)) for c in (128, 128, 256, 256, 512, 512)]
 
     inputs = keras.Input(input_shape)
@@ -132,7 +149,7 @@ def bnn_vgg_small(
         x = blocks.batch_norm(x, name=f"conv{index}_bn")
     x = keras.layers.Flatten()(x)
     outputs = blocks.classifier(x, num_classes)
-    return keras.Model(inputs, outputs, name="bnn_vgg_small")
+    return keras.Model(inputs, outputs, name=name)
 
 
 def bnn_vgg7(

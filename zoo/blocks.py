@@ -15,6 +15,7 @@ x = blocks.batch_norm(conv(x, 128, 3, name="conv2"), name="conv2_bn")
 import functools
 
 from keras_bnn._keras import keras, lq
+from keras_bnn.layers import ReCUConv2D
 
 
 def binary_conv(
@@ -76,6 +77,30 @@ def make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint):
         kernel_quantizer=kernel_quantizer,
         kernel_constraint=kernel_constraint,
     )
+
+
+def make_recu_conv(tau=0.85):
+    """Returns a conv function like `make_binary_conv`'s that applies ReCU's binary conv.
+
+    The convs are `keras_bnn.layers.ReCUConv2D` (ReCU kernel quantizer with its own `tau`
+    variable, `ReCUActivation` input binarizer, per-channel `alpha`), bias-free and padded
+    with +1.
+
+    # Arguments
+        tau: Initial τ of every conv, in `(0.5, 1]`.
+
+    # Returns
+        A function `conv(x, filters, kernel_size, strides=1, padding="same", name=None)`.
+
+    # Raises
+        ValueError: for τ outside `(0.5, 1]` (when a conv is made).
+    """
+
+    def recu_conv(x, filters, kernel_size, *, strides=1, padding="same", name=None):
+        return ReCUConv2D(filters, kernel_size, strides=strides, padding=padding,
+                          pad_values=1.0, tau=tau, name=name)(x)
+
+    return recu_conv
 
 
 def float_conv(x, filters, kernel_size, *, strides=1, padding="same", name=None):

@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Callable
 
 import zoo
+from keras_bnn.callbacks import TauScheduler, WeightStats
 from keras_bnn.decoupling import decouple, has_ternary_activations
 
 __all__ = ["RECIPES", "RunRequest", "Stage", "default_recipe", "get_recipe", "recipe_names"]
@@ -64,7 +65,8 @@ class Stage:
             the stage before (None for the first stage).
         optimizer, learning_rate, schedule, warmup_epochs, decay_epochs, weight_decay:
             The arguments of `keras_bnn.optimizers.make_optimizer`.
-        callbacks: `() -> list` of extra Keras callbacks for this stage.
+        callbacks: `log_dir -> list` of extra Keras callbacks for this stage; `log_dir` is
+            the stage's TensorBoard folder (None on workers that write nothing).
     """
 
     name: str
@@ -76,7 +78,7 @@ class Stage:
     warmup_epochs: float = 0.0
     decay_epochs: tuple = ()
     weight_decay: float = 0.0
-    callbacks: Callable = list
+    callbacks: Callable = lambda log_dir: []
 
     def optimizer_options(self):
         """The keyword arguments of `make_optimizer` (without steps and epochs)."""
@@ -180,7 +182,43 @@ def binaryduo(request):
     return stages
 
 
-RECIPES = {"binaryduo": binaryduo, "single": single_stage}
+def recu(request):
+    """ReCU's recipe: SGD, warm-up then cosine, the τ schedule and dead-weight monitoring.
+
+    One stage, "train": SGD with momentum 0.9 (Nesterov here), learning rate 0.1, linear
+    warm-up over 5 epochs (over 5 % of shorter runs than 100 epochs) then cosine to 0;
+    weight decay 5e-4 for CIFAR-sized images (at most 64x64) and 1e-4 for ImageNet-sized
+    ones, on conv and dense kernels only (the official CIFAR code also decays BatchNorm
+    parameters). Callbacks: `TauScheduler` (0.85 -> 0.99, exponential; or τ held constant
+    when the model is built with a fixed `tau`, e.g. `--model_option=tau=1.0` for the
+    no-clamp ablation) and `WeightStats` (dead-weight fraction, flip ratio, quantization
+    error per layer and epoch; latent-weight histograms in TensorBoard). Flags override
+    the optimizer settings.
+
+    # Arguments
+        request: A `RunRequest` for a model with ReCU convs (a `recu_*` zoo model).
+
+    # Returns
+        A list with one `Stage`, named "train".
+
+    # References
+        - [ReCU](https://arxiv.org/abs/2103.12369), Section 4 and the official code.
+    """
+    tau = request.model_options.get("tau")
+    imagenet_sized = min(request.input_shape[:2]) > 64
+
+    def callbacks(log_dir):
+        scheduler = TauScheduler() if tau is None else TauScheduler(tau, tau, "constant")
+        return [scheduler, WeightStats(None if log_dir is None else log_dir / "weights")]
+
+    defaults = dict(optimizer="sgd", learning_rate=0.1, schedule="cosine",
+                    warmup_epochs=min(5.0, 0.05 * request.epochs),
+                    weight_decay=1e-4 if imagenet_sized else 5e-4)
+    return [Stage(name="train", epochs=request.epochs, build_model=_build_from_zoo(request),
+                  callbacks=callbacks, **{**defaults, **_overrides(request)})]
+
+
+RECIPES = {"binaryduo": binaryduo, "recu": recu, "single": single_stage}
 
 
 def default_recipe(model_name):

@@ -5,53 +5,95 @@ that the real-valued residual stream passes around each binarization. Where a co
 the map and widens the channels, the shortcut is real-valued too: 2x2 average pooling, a
 full-precision 1x1 conv and BatchNorm (Bi-Real Net, larq-zoo). The stem and the classifier
 are full precision; global average pooling feeds the classifier, which outputs logits.
+
+The pieces (`stem_block`, `bireal_stages` with its shortcut choices, `classifier_head`)
+also build ReCU's ResNets in `zoo.recu`.
 """
 
 from keras_bnn._keras import keras
+from keras_bnn.layers import HardTanh, PadChannels
 from zoo import blocks
 
 _STEMS = ("imagenet", "cifar")
 
 
-def _downsample(x, filters, strides, name):
-    """The real-valued shortcut of a conv that changes the map size or the channels."""
+def avgpool_conv_shortcut(x, filters, strides, name):
+    """Bi-Real Net's (and larq-zoo's) shortcut: 2x2 average pooling, full-precision 1x1
+    conv, BatchNorm."""
     if strides != 1:
         x = keras.layers.AvgPool2D(strides, padding="same", name=f"{name}_pool")(x)
     x = blocks.float_conv(x, filters, 1, name=f"{name}_conv")
     return blocks.batch_norm(x, name=f"{name}_bn")
 
 
-def _bireal_unit(x, filters, strides, conv, name):
-    """One binary 3x3 conv with its own shortcut: `shortcut(x) + BN(conv(x))`."""
-    shortcut = x
+def strided_conv_shortcut(x, filters, strides, name):
+    """torchvision's (and ReCU's ImageNet) shortcut: full-precision strided 1x1 conv,
+    BatchNorm."""
+    x = blocks.float_conv(x, filters, 1, strides=strides, name=f"{name}_conv")
+    return blocks.batch_norm(x, name=f"{name}_bn")
+
+
+def zero_pad_shortcut(x, filters, strides, name):
+    """The parameter-free shortcut of CIFAR ResNets (ReCU's): 2x2 average pooling, then
+    zero channels on both sides up to `filters`."""
+    if strides != 1:
+        x = keras.layers.AvgPool2D(strides, padding="same", name=f"{name}_pool")(x)
+    missing = filters - x.shape[-1]
+    return PadChannels(missing // 2, missing - missing // 2, name=f"{name}_pad")(x)
+
+
+def _bireal_unit(x, filters, strides, conv, shortcut, clip, name):
+    """One binary 3x3 conv with its own shortcut: `shortcut(x) + BN(conv(x))`, clipped to
+    [-1, 1] when `clip`."""
+    residual = x
     if strides != 1 or x.shape[-1] != filters:
-        shortcut = _downsample(x, filters, strides, name=f"{name}_shortcut")
+        residual = shortcut(x, filters, strides, name=f"{name}_shortcut")
     x = conv(x, filters, 3, strides=strides, name=f"{name}_conv")
     x = blocks.batch_norm(x, name=f"{name}_bn")
-    return keras.layers.Add(name=f"{name}_add")([x, shortcut])
+    x = keras.layers.Add(name=f"{name}_add")([x, residual])
+    return HardTanh(name=f"{name}_clip")(x) if clip else x
 
 
-def _bireal_resnet(x, stage_filters, blocks_per_stage, conv):
+def bireal_stages(x, stage_filters, blocks_per_stage, conv, *,
+                  shortcut=avgpool_conv_shortcut, clip=False):
     """The stages of basic blocks, two Bi-Real units each; every stage but the first
-    starts with stride 2."""
-    for stage, filters in enumerate(stage_filters, start=1):
-        for block in range(1, blocks_per_stage + 1):
+    starts with stride 2.
+
+    # Arguments
+        x: The stem's output.
+        stage_filters: Channels per stage.
+        blocks_per_stage: Basic blocks per stage: an int, or one per stage.
+        conv: Binary conv function, as `blocks.make_binary_conv` returns.
+        shortcut: `(x, filters, strides, name) -> tensor`, the shortcut of a unit that
+            changes the map size or the channels.
+        clip: Clip the residual stream to [-1, 1] after every addition (ReCU).
+
+    # Returns
+        The last stage's output.
+    """
+    if isinstance(blocks_per_stage, int):
+        blocks_per_stage = (blocks_per_stage,) * len(stage_filters)
+    for stage, (filters, count) in enumerate(zip(stage_filters, blocks_per_stage), start=1):
+        for block in range(1, count + 1):
             for unit in (1, 2):
                 strides = 2 if stage > 1 and block == 1 and unit == 1 else 1
-                name = f"stage{stage}_block{block}_{unit}"
-                x = _bireal_unit(x, filters, strides, conv, name=name)
+                x = _bireal_unit(x, filters, strides, conv, shortcut, clip,
+                                 name=f"stage{stage}_block{block}_{unit}")
     return x
 
 
-def _head(x, num_classes):
-    """Global average pooling and the full-precision classifier."""
+def classifier_head(x, num_classes, batch_norm=False):
+    """Global average pooling (then BatchNorm, as ReCU's, when `batch_norm`) and the
+    full-precision classifier."""
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    if batch_norm:
+        x = blocks.batch_norm(x, name="pool_bn")
     return blocks.classifier(x, num_classes)
 
 
-def _stem(inputs, stem, filters):
+def stem_block(inputs, kind, filters):
     """The full-precision stem: ImageNet's 7x7/2 conv and 3x3/2 max-pool, or CIFAR's 3x3 conv."""
-    if stem == "imagenet":
+    if kind == "imagenet":
         x = blocks.float_conv(inputs, filters, 7, strides=2, name="stem_conv")
         x = blocks.batch_norm(x, name="stem_bn")
         return keras.layers.MaxPool2D(3, strides=2, padding="same", name="stem_pool")(x)
@@ -59,14 +101,14 @@ def _stem(inputs, stem, filters):
     return blocks.batch_norm(x, name="stem_bn")
 
 
-def _resolve_stem(stem, input_shape):
-    """`stem`, or for None the CIFAR stem when the images are at most 64x64."""
-    if stem is None:
+def resolve_stem(stem_kind, input_shape):
+    """`stem_kind`, or for None the CIFAR stem when the images are at most 64x64."""
+    if stem_kind is None:
         small = all(size is not None and size <= 64 for size in input_shape[:2])
         return "cifar" if small else "imagenet"
-    if stem not in _STEMS:
-        raise ValueError(f"`stem` must be None, 'imagenet' or 'cifar', got {stem!r}.")
-    return stem
+    if stem_kind not in _STEMS:
+        raise ValueError(f"`stem` must be None, 'imagenet' or 'cifar', got {stem_kind!r}.")
+    return stem_kind
 
 
 def bnn_resnet18(
@@ -115,12 +157,11 @@ def bnn_resnet18(
           Algorithm](https://arxiv.org/abs/1808.00278)
         - [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385)
     """
-    stem = _resolve_stem(stem, input_shape)
     conv = blocks.make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint)
     inputs = keras.Input(input_shape)
-    x = _stem(inputs, stem, stage_filters[0])
-    x = _bireal_resnet(x, stage_filters, blocks_per_stage=2, conv=conv)
-    return keras.Model(inputs, _head(x, num_classes), name="bnn_resnet18")
+    x = stem_block(inputs, resolve_stem(stem, input_shape), stage_filters[0])
+    x = bireal_stages(x, stage_filters, 2, conv)
+    return keras.Model(inputs, classifier_head(x, num_classes), name="bnn_resnet18")
 
 
 def bnn_resnet20(
@@ -165,6 +206,6 @@ def bnn_resnet20(
     """
     conv = blocks.make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint)
     inputs = keras.Input(input_shape)
-    x = _stem(inputs, "cifar", 16)
-    x = _bireal_resnet(x, (16, 32, 64), blocks_per_stage=3, conv=conv)
-    return keras.Model(inputs, _head(x, num_classes), name="bnn_resnet20")
+    x = stem_block(inputs, "cifar", 16)
+    x = bireal_stages(x, (16, 32, 64), 3, conv)
+    return keras.Model(inputs, classifier_head(x, num_classes), name="bnn_resnet20")
