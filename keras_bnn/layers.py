@@ -252,8 +252,7 @@ class ReCUConv2D(lq.layers.QuantConv2D):
 
     def get_config(self):
         config = super().get_config()
-        for name in ("kernel_quantizer", "use_bias", "activation"):
-            config.pop(name)
+        config.pop("kernel_quantizer")  # always ReCU over the `tau` variable
         tau = float(keras.backend.get_value(self.tau)) if self.built else self.initial_tau
         return {**config, "tau": tau, **self._recu_options,
                 "alpha_initializer": keras.initializers.serialize(self.alpha_initializer)}
