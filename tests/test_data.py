@@ -2,7 +2,6 @@
 contents, determinism, resumption, augmentation, the search for files and its errors."""
 
 import gzip
-import io
 import os
 import pathlib
 import pickle
