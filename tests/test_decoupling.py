@@ -1,7 +1,6 @@
 """keras_bnn.decouple: the decoupled binary model computes what the ternary model does."""
 
 import larq as lq
-import larq_compute_engine as lce
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -10,7 +9,7 @@ from larq_compute_engine.tflite.python.interpreter import Interpreter
 import keras_bnn
 import zoo
 from keras_bnn import data
-from keras_bnn.export import op_histogram
+from keras_bnn.export import lce_flatbuffer, op_histogram
 from keras_bnn.layers import DecoupledActivation, DuplicateChannels, Scale
 from decoupling_checks import assert_same_function, perturb_batch_norms
 from keras_bnn.quantizers import TernarySign
@@ -138,7 +137,7 @@ def test_decoupled_model_converts_to_lce_binary_convs_with_the_same_outputs(cifa
     ternary = zoo.get_model("bnn_vgg7", input_quantizer="ternary_sign")
     perturb_batch_norms(ternary, 5)
     decoupled = keras_bnn.decouple(ternary)
-    flatbuffer = lce.convert_keras_model(decoupled)
+    flatbuffer = lce_flatbuffer(decoupled)
     ops = op_histogram(flatbuffer)
     binary_convs = [l for l in decoupled.layers if isinstance(l, lq.layers.QuantConv2D)]
     assert ops["LceBconv2d"] == len(binary_convs) == 5, ops
@@ -155,7 +154,7 @@ def test_decoupled_activation_layer_converts_to_lce_quantize_and_bconv():
     x = lq.layers.QuantConv2D(4, 3, padding="same", pad_values=1.0, use_bias=False,
                               input_quantizer="ste_sign", kernel_quantizer="ste_sign",
                               kernel_constraint="weight_clip")(x)
-    ops = op_histogram(lce.convert_keras_model(tf.keras.Model(inputs, Scale(0.5)(x))))
+    ops = op_histogram(lce_flatbuffer(tf.keras.Model(inputs, Scale(0.5)(x))))
     assert ops["LceQuantize"] == 1 and ops["LceBconv2d"] == 1, ops
 
 

@@ -3,12 +3,11 @@
 import math
 
 import larq as lq
-import larq_compute_engine as lce
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bnn.export import op_histogram
+from keras_bnn.export import lce_flatbuffer, op_histogram
 from keras_bnn.layers import (DecoupledActivation, DuplicateChannels, HardTanh, PadChannels,
                               ReCUConv2D, Scale)
 
@@ -94,7 +93,7 @@ def test_recu_conv_converts_to_an_lce_binary_conv_with_its_scales():
     conv = ReCUConv2D(8, 3, padding="same", pad_values=1.0)
     model = tf.keras.Model(inputs, conv(x))
     conv.alpha.assign(np.linspace(0.5, 2.0, 8))
-    flatbuffer = lce.convert_keras_model(model)
+    flatbuffer = lce_flatbuffer(model)
     ops = op_histogram(flatbuffer)
     assert ops["LceBconv2d"] == 1 and ops["LceQuantize"] == 1, ops
     from larq_compute_engine.tflite.python.interpreter import Interpreter

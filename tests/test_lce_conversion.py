@@ -1,13 +1,12 @@
 """The binarizers build the graph patterns that Larq Compute Engine turns into binary ops."""
 
 import larq as lq
-import larq_compute_engine as lce
 import numpy as np
 import pytest
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-from keras_bnn.export import op_histogram
+from keras_bnn.export import lce_flatbuffer, op_histogram
 
 
 @pytest.mark.parametrize(
@@ -24,7 +23,7 @@ def test_binary_conv_with_keras_bnn_quantizers_becomes_lce_bconv2d(
         input_quantizer=input_quantizer, kernel_quantizer=kernel_quantizer,
     )(x)
     model = tf.keras.Model(inputs, x)
-    flatbuffer = lce.convert_keras_model(model)
+    flatbuffer = lce_flatbuffer(model)
 
     ops = op_histogram(flatbuffer)
     assert ops["LceBconv2d"] == 1 and ops["LceQuantize"] == 1, ops

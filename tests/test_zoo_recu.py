@@ -2,14 +2,11 @@
 shortcuts, clipped residual streams, τ scheduled or fixed, saving and LCE conversion."""
 
 import larq as lq
-import larq_compute_engine as lce
 import numpy as np
 import pytest
 import tensorflow as tf
-from larq_compute_engine.tflite.python.interpreter import Interpreter
 
 import zoo
-from keras_bnn.export import op_histogram
 from keras_bnn.layers import HardTanh, PadChannels, ReCUConv2D
 
 # model: (input shape for the tests, ReCU convs, Bi-Real units, downsampling stages)
@@ -97,19 +94,3 @@ def test_tau_survives_saving_and_loading_without_custom_objects(tmp_path):
     assert {float(conv.tau) for conv in layers_of(loaded, ReCUConv2D)} == {np.float32(0.93)}
     x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-5)
-
-
-def test_resnet20_converts_every_recu_conv_to_an_lce_binary_conv(cifar_images):
-    model = build("recu_resnet20")
-    rng = np.random.default_rng(0)  # trained-looking scales and BatchNorm statistics
-    for conv in layers_of(model, ReCUConv2D):
-        conv.alpha.assign(rng.uniform(0.5, 1.5, conv.filters))
-    for bn in layers_of(model, tf.keras.layers.BatchNormalization):
-        bn.moving_variance.assign(rng.uniform(0.5, 2.0, bn.moving_variance.shape))
-    flatbuffer = lce.convert_keras_model(model)
-    ops = op_histogram(flatbuffer)
-    assert ops["LceBconv2d"] == 18 and ops["CONV_2D"] == 1, ops  # CONV_2D: the float stem
-    assert ops["PAD"] == 2, ops  # the zero-channel shortcuts
-    converted = Interpreter(flatbuffer, num_threads=1).predict(cifar_images[:8])
-    expected = model(cifar_images[:8], training=False).numpy()
-    np.testing.assert_allclose(converted, expected, atol=1e-3 * np.abs(expected).max())
