@@ -1,0 +1,190 @@
+"""Latency and size of LCE flatbuffers, timed side by side, against the float twin.
+
+Each flatbuffer runs in the LCE interpreter after a warm-up, once per round, every
+candidate in every round (interleaved, so that a slow moment of a noisy machine hits all
+of them alike); the report gives the median. `compare_with_float` adds the model's
+full-precision twin (`keras_bnn.float_twin`) converted by the plain TFLite converter, timed
+with TFLite's own kernels and with XNNPACK, and the ratios against the fastest of each.
+
+```python
+flatbuffer = keras_bnn.export.convert(model).flatbuffer
+timings = compare_with_float(model, flatbuffer, kernels=["default", "indirect_bgemm"])
+print(report(timings))
+```
+
+From the command line (a `.tflite` file, or a Keras model that is converted first):
+
+    python -m keras_bnn.benchmark runs/x/model.keras --kernel all --compare-float
+"""
+
+import argparse
+import dataclasses
+import pathlib
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from keras_bnn._keras import keras, tf
+from keras_bnn.export import DEFAULT_KERNEL, KERNELS, convert, inference_function, lce_interpreter
+from keras_bnn.twin import float_twin
+
+__all__ = ["FLOAT_KERNELS", "Timing", "compare_with_float", "float_flatbuffer", "main",
+           "report", "time_flatbuffers"]
+
+# The float twin has no binary convs: what matters is TFLite's own kernels or XNNPACK.
+FLOAT_KERNELS = ("default", "xnnpack")
+
+
+@dataclasses.dataclass
+class Timing:
+    """The latencies of one flatbuffer under one kernel choice.
+
+    # Attributes
+        label: What was timed (`"binary"`, `"float twin"`, ...).
+        kernel: A key of `keras_bnn.export.KERNELS`.
+        size_bytes: Size of the flatbuffer.
+        seconds: One latency per timed run (warm-up runs excluded).
+    """
+
+    label: str
+    kernel: str
+    size_bytes: int
+    seconds: list
+
+    @property
+    def median_ms(self):
+        return 1e3 * statistics.median(self.seconds)
+
+
+def time_flatbuffers(candidates, *, runs=20, warmup=3, num_threads=1, seed=0):
+    """Times flatbuffers in the LCE interpreter, interleaved, on one random input each.
+
+    ```python
+    timings = time_flatbuffers([("binary", fb, "default"), ("binary", fb, "indirect_bgemm")])
+    ```
+
+    # Arguments
+        candidates: `(label, flatbuffer, kernel)` triples.
+        runs: Timed runs of each candidate (one per round).
+        warmup: Untimed runs of each candidate first.
+        num_threads: Threads of every interpreter.
+        seed: Of the random normal input.
+
+    # Returns
+        A list of `Timing`, in the order of `candidates`.
+
+    # Raises
+        ValueError: for `runs < 1`, `warmup < 0` or an unknown kernel.
+    """
+    if runs < 1 or warmup < 0:
+        raise ValueError(f"Need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}.")
+    rng = np.random.default_rng(seed)
+    prepared = []
+    for label, flatbuffer, kernel in candidates:
+        interpreter = lce_interpreter(flatbuffer, kernel, num_threads)
+        shape = (1, *interpreter.input_shapes[0][1:])
+        inputs = rng.normal(size=shape).astype(interpreter.input_types[0])
+        prepared.append((interpreter, inputs, Timing(label, kernel, len(flatbuffer), [])))
+    for round_index in range(warmup + runs):
+        for interpreter, inputs, timing in prepared:
+            start = time.perf_counter()
+            interpreter.predict(inputs)
+            if round_index >= warmup:
+                timing.seconds.append(time.perf_counter() - start)
+    return [timing for _, _, timing in prepared]
+
+
+def float_flatbuffer(model):
+    """The full-precision twin of `model` converted by the plain TFLite converter (float32)."""
+    twin = float_twin(model)
+    return tf.lite.TFLiteConverter.from_concrete_functions([inference_function(twin)],
+                                                           twin).convert()
+
+
+def compare_with_float(model, flatbuffer, *, kernels=(DEFAULT_KERNEL,), **timing_options):
+    """Times the binary flatbuffer of `model` and its float twin side by side.
+
+    # Arguments
+        model: The Keras model `flatbuffer` was converted from.
+        flatbuffer: Its LCE flatbuffer.
+        kernels: Kernel choices for the binary model (keys of `KERNELS`).
+        **timing_options: Of `time_flatbuffers` (`runs`, `warmup`, `num_threads`).
+
+    # Returns
+        A list of `Timing`: the binary model per kernel, then the float twin per
+        `FLOAT_KERNELS`.
+    """
+    twin = float_flatbuffer(model)
+    candidates = [("binary", flatbuffer, kernel) for kernel in kernels]
+    candidates += [("float twin", twin, kernel) for kernel in FLOAT_KERNELS]
+    return time_flatbuffers(candidates, **timing_options)
+
+
+def _fastest(timings, label):
+    """The `Timing` with the lowest median among those labelled `label`."""
+    return min((t for t in timings if t.label == label), key=lambda t: t.median_ms)
+
+
+def report(timings):
+    """A table of the timings and, with a float twin among them, the ratios to it.
+
+    Speed-up and size ratio compare the binary model under its fastest kernel with the float
+    twin under its fastest (float median / binary median, float size / binary size).
+    """
+    lines = [f"{'model':<12} {'kernel':<16} {'size MB':>9} {'median ms':>10} {'runs':>5}"]
+    lines += [f"{t.label:<12} {t.kernel:<16} {t.size_bytes / 1e6:>9.3f} {t.median_ms:>10.2f} "
+              f"{len(t.seconds):>5}" for t in timings]
+    labels = {t.label for t in timings}
+    if {"binary", "float twin"} <= labels:
+        binary, twin = _fastest(timings, "binary"), _fastest(timings, "float twin")
+        lines.append(
+            f"binary ({binary.kernel}) vs float twin ({twin.kernel}): "
+            f"{twin.median_ms / binary.median_ms:.2f}x faster, "
+            f"{twin.size_bytes / binary.size_bytes:.1f}x smaller"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """`python -m keras_bnn.benchmark MODEL [--threads N] [--kernel K|all] [--compare-float]`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_bnn.benchmark",
+        description="Median latency of a model in the LCE interpreter, per kernel choice.")
+    parser.add_argument("model", help="a .tflite file, or a .keras/.h5 model to convert first")
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (1)")
+    parser.add_argument("--kernel", default=DEFAULT_KERNEL, choices=[*KERNELS, "all"],
+                        help=f"binary conv kernel ({DEFAULT_KERNEL}, the fastest on x86-64)")
+    parser.add_argument("--compare-float", action="store_true",
+                        help="also time the float twin (needs a Keras model)")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per kernel (20)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (3)")
+    arguments = parser.parse_args(argv)
+    kernels = list(KERNELS) if arguments.kernel == "all" else [arguments.kernel]
+    timing_options = dict(runs=arguments.runs, warmup=arguments.warmup,
+                          num_threads=arguments.threads)
+    path = pathlib.Path(arguments.model)
+    try:
+        if path.suffix == ".tflite":
+            model, flatbuffer = None, path.read_bytes()
+        else:
+            model = keras.models.load_model(path, compile=False)
+            flatbuffer = convert(model).flatbuffer
+        if not arguments.compare_float:
+            timings = time_flatbuffers([("binary", flatbuffer, kernel) for kernel in kernels],
+                                       **timing_options)
+        elif model is None:
+            raise ValueError("--compare-float builds the float twin from the Keras model: "
+                             "pass the .keras or .h5 file the .tflite came from.")
+        else:
+            timings = compare_with_float(model, flatbuffer, kernels=kernels, **timing_options)
+    except (OSError, ValueError) as error:  # ExportError included
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(report(timings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
