@@ -8,6 +8,8 @@ With no flags it trains the small binary CNN of the zoo on Fashion-MNIST for 5 e
     <stage>/tensorboard  TensorBoard logs
     <stage>/model.keras  the stage's trained model
     model.keras, model.h5, metrics.json, training_curves.png
+    model.tflite         the Larq Compute Engine program, checked against model.keras
+                         on test images (--noexport to skip)
     latent_weights.png   (ReCU models) latent-weight histograms with the clamp ±Q(τ)
 
 Re-running the same command after an interruption (even `kill -9`) resumes the newest
@@ -34,7 +36,7 @@ from absl import app, flags, logging
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
 import zoo
-from keras_bnn import data, optimizers, plots, training
+from keras_bnn import data, export, optimizers, plots, training
 from keras_bnn._keras import keras, lq, tf
 from keras_bnn.layers import recu_layers
 from zoo import recipes
@@ -76,6 +78,8 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
                   "multi_worker: the cluster in TF_CONFIG.")
 flags.DEFINE_string("output_dir", None, "Run folder (default: runs/<timestamp>, or the "
                     "newest unfinished run of the same command, which is resumed).")
+flags.DEFINE_boolean("export", True, "Write model.tflite with Larq Compute Engine at the end, "
+                     "verified against the Keras model on test images.")
 flags.DEFINE_integer("seed", 0, "Random seed (weights and data order).")
 
 RUNS_ROOT = pathlib.Path("runs")
@@ -230,6 +234,27 @@ def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir,
     return model, {"history": history, **start}
 
 
+def export_model(model_file, dataset, path):
+    """Writes the LCE flatbuffer of the saved model, checked on test images; a failure is
+    reported. The model is read back from its file so that the export runs outside any
+    distribution strategy (a multi-worker model's variables need every worker to read).
+
+    # Returns
+        What goes into metrics.json: the file and its checks, or the error.
+    """
+    images, _ = next(iter(dataset.test_dataset(16)))
+    model = keras.models.load_model(model_file)
+    try:
+        result = export.convert(model, path, sample_inputs=images.numpy())
+    except export.ExportError as error:
+        print(f"LCE export skipped: {error}")
+        return {"error": str(error)}
+    print(f"LCE export:\n{result.report()}")
+    return {"file": path.name, "size_bytes": result.size_bytes,
+            "lce_binary_convs": result.converted_binary_convs,
+            "mean_relative_difference": result.mean_rel_diff}
+
+
 def train(arguments):
     """Runs the recipe's stages on the data set and writes the run folder.
 
@@ -311,6 +336,9 @@ def train(arguments):
         "wall_seconds": round(time.perf_counter() - started, 1),
         "command": command,
     }
+    if FLAGS.export:
+        metrics["export"] = export_model(output_dir / "model.keras", dataset,
+                                         output_dir / "model.tflite")
     training.write_json_atomically(output_dir / METRICS_FILE, metrics)
     print(f"test accuracy {test_accuracy:.4f} ({FLAGS.dataset}, {dataset.num_test} test "
           f"images); everything is in {output_dir}")

@@ -16,6 +16,7 @@ import tensorflow as tf
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import train  # noqa: E402
+from keras_bnn import export  # noqa: E402
 from keras_bnn.callbacks import tau_schedule  # noqa: E402
 
 QUICK = ["--max_train_examples=1024", "--max_test_examples=512", "--batch_size=32",
@@ -71,9 +72,26 @@ def test_run_writes_every_output_and_learns(fashion, tmp_path):
     for a, b in zip(keras_model.get_weights(), h5_model.get_weights()):
         np.testing.assert_array_equal(a, b)
 
+    assert metrics["export"]["lce_binary_convs"] == 2  # bnn_small's two binary convs
+    assert "binary convs: 2 of 2 became LceBconv2d" in result.stdout
+    flatbuffer = (tmp_path / "model.tflite").read_bytes()
+    assert metrics["export"]["size_bytes"] == len(flatbuffer)
+    images = np.random.default_rng(0).normal(size=(8, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_array_equal(export.lce_interpreter(flatbuffer).predict(images).argmax(1),
+                                  keras_model.predict(images, verbose=0).argmax(1))
+
+
+def test_a_model_lce_cannot_run_is_trained_and_saved_but_not_exported(fashion, tmp_path):
+    result = run_train(fashion, *QUICK, "--epochs=1", "--steps_per_epoch=4",
+                       "--input_quantizer=ternary_sign", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "LCE export skipped" in result.stdout
+    assert "keras_bnn.decouple" in json.loads((tmp_path / "metrics.json").read_text())["export"]["error"]
+    assert (tmp_path / "model.keras").is_file() and not (tmp_path / "model.tflite").exists()
+
 
 def test_kill_9_mid_epoch_then_the_same_command_resumes_to_the_same_weights(fashion, tmp_path):
-    args = [fashion, *QUICK, "--epochs=4", "--steps_per_epoch=24", "--seed=3"]
+    args = [fashion, *QUICK, "--epochs=4", "--steps_per_epoch=24", "--seed=3", "--noexport"]
     straight = run_train(*args, f"--output_dir={tmp_path / 'straight'}")
     assert straight.returncode == 0, straight.stderr[-3000:]
 
@@ -137,7 +155,7 @@ def run_in_process(arguments):
 
 def test_mirrored_strategy_on_two_logical_cpus_follows_one_device(fashion, tmp_path):
     """BatchNorm normalizes per replica: the two runs agree within noise, not exactly."""
-    common = [fashion, *QUICK, "--epochs=2", "--batch_size=64"]
+    common = [fashion, *QUICK, "--epochs=2", "--batch_size=64", "--noexport"]
     run_in_process([*common, "--strategy=mirrored", f"--output_dir={tmp_path / 'mirrored'}"])
     run_in_process([*common, f"--output_dir={tmp_path / 'single'}"])
     mirrored = json.loads((tmp_path / "mirrored/metrics.json").read_text())
@@ -180,6 +198,7 @@ def test_multi_worker_training_with_two_local_workers(fashion, tmp_path):
         assert process.returncode == 0, stderr[-3000:]
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
     assert metrics["test_accuracy"] > 0.3  # chance: 0.1
+    assert metrics["export"]["lce_binary_convs"] > 0  # exported outside the strategy
     assert "test accuracy" in outputs[0][0] and "test accuracy" not in outputs[1][0]
 
 
@@ -215,6 +234,8 @@ def test_binaryduo_recipe_decouples_without_changing_accuracy_and_resumes_in_sta
     assert "Epoch 2/2" in resumed.stdout and "Epoch 1/2" not in resumed.stdout
     for a, b in zip(final, final_weights(tmp_path)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    exported = json.loads((tmp_path / "metrics.json").read_text())["export"]
+    assert exported["lce_binary_convs"] == 2  # the decoupled model, all binary in LCE
 
 
 def test_binaryduo_recipe_refuses_a_model_without_ternary_activations(fashion, tmp_path):
@@ -234,3 +255,5 @@ def test_recu_run_schedules_tau_logs_dead_weights_and_plots_them(fashion, tmp_pa
     assert "stage1_block1_1_conv/dead_fraction" in history[0]
     assert (tmp_path / "latent_weights.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any((tmp_path / "train/tensorboard/weights").rglob("events.out.tfevents.*"))
+    exported = json.loads((tmp_path / "metrics.json").read_text())["export"]
+    assert exported["lce_binary_convs"] == 18  # every ReCUConv2D of ResNet-20
