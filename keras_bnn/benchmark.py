@@ -27,7 +27,8 @@ import time
 import numpy as np
 
 from keras_bnn._keras import keras, tf
-from keras_bnn.export import DEFAULT_KERNEL, KERNELS, convert, inference_function, lce_interpreter
+from keras_bnn.export import (DEFAULT_KERNEL, KERNELS, convert, inference_function,
+                              lce_interpreter)
 from keras_bnn.twin import float_twin
 
 __all__ = ["FLOAT_KERNELS", "Timing", "compare_with_float", "float_flatbuffer", "main",

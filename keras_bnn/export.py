@@ -46,16 +46,17 @@ TOLERANCE = 0.1
 
 # How the LCE interpreter runs a model: the kernel of its binary convs and, for "xnnpack",
 # TFLite's XNNPACK delegate for the float ops beside them. On x86-64 LCE has no
-# hand-optimized binary kernels: its default falls back to a slow generic one, and the
-# indirect BGEMM kernel is several times faster (METHODS.md section 4; measured by
-# `python -m keras_bnn.benchmark MODEL --kernel all`), so it is what this package runs.
+# hand-optimized binary kernels: its default falls back to a slow generic one, the indirect
+# BGEMM kernel is about 5x faster (METHODS.md section 4), and XNNPACK takes a further 5-7 %
+# off the float stem, shortcuts and head (ResNet-18 at 224x224, one thread: 140 / 28.9 /
+# 27.1 ms; `python benchmarks/inference.py`). So "xnnpack" is what this package runs.
 KERNELS = {
     "default": {},
     "indirect_bgemm": {"use_indirect_bgemm": True},
     "reference": {"use_reference_bconv": True},
     "xnnpack": {"use_indirect_bgemm": True, "use_xnnpack": True},
 }
-DEFAULT_KERNEL = "indirect_bgemm"
+DEFAULT_KERNEL = "xnnpack"
 
 _BUILTIN_NAMES = {code: name for name, code in vars(tflite_schema.BuiltinOperator).items()
                   if not name.startswith("_")}

@@ -39,7 +39,8 @@ def test_candidates_are_timed_interleaved_after_warmup(small_flatbuffer, monkeyp
 
     class RecordingInterpreter:
         def __init__(self, kernel):
-            self.kernel, self.input_shapes, self.input_types = kernel, [(1, 28, 28, 1)], [np.float32]
+            self.kernel = kernel
+            self.input_shapes, self.input_types = [(1, 28, 28, 1)], [np.float32]
 
         def predict(self, inputs):
             calls.append(self.kernel)

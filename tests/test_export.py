@@ -99,7 +99,8 @@ def test_the_written_file_is_the_checked_flatbuffer_alone(tmp_path):
 def test_command_line_exports_a_saved_model_and_reports(tmp_path):
     model_path = tmp_path / "model.keras"
     zoo.get_model("bnn_small").save(model_path)
-    command = [sys.executable, "-m", "keras_bnn.export", str(model_path), str(tmp_path / "m.tflite")]
+    command = [sys.executable, "-m", "keras_bnn.export", str(model_path),
+               str(tmp_path / "m.tflite")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "binary convs: 2 of 2 became LceBconv2d" in result.stdout

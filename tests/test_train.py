@@ -86,7 +86,8 @@ def test_a_model_lce_cannot_run_is_trained_and_saved_but_not_exported(fashion, t
                        "--input_quantizer=ternary_sign", f"--output_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "LCE export skipped" in result.stdout
-    assert "keras_bnn.decouple" in json.loads((tmp_path / "metrics.json").read_text())["export"]["error"]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert "keras_bnn.decouple" in metrics["export"]["error"]
     assert (tmp_path / "model.keras").is_file() and not (tmp_path / "model.tflite").exists()
 
 
