@@ -1,0 +1,109 @@
+"""Zoo models deployed with LCE next to their float twins: file size and latency.
+
+    python benchmarks/inference.py                      # the README table (224x224, 1 thread)
+    python benchmarks/inference.py --models=bnn_resnet20,recu_resnet20 --input_size=32
+
+Per model: the LCE flatbuffer (BinaryDuo's in its decoupled, deployable form; checked
+against the Keras model by `keras_bnn.export.convert`) timed with each kernel choice, and
+the float twin (`keras_bnn.float_twin`, plain TFLite converter) timed with TFLite's kernels
+and with XNNPACK, all interleaved in one process (`keras_bnn.benchmark`). Weights are the
+builders' random initialisation: latency and size do not depend on their values (nor is
+the LCE/Keras comparison meaningful for them: a fresh deep binary net's BatchNorms pass
+integer conv sums through unchanged, so activations sit exactly at the sign's threshold;
+tests/test_export.py checks every zoo model with trained-like statistics). Writes
+the table as Markdown and JSON next to printing it.
+"""
+
+import json
+import os
+import pathlib
+import platform
+import time
+
+from absl import app, flags
+
+import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
+import zoo
+from keras_bnn import benchmark, export
+
+flags.DEFINE_list("models", ["bnn_resnet18", "binaryduo_resnet18", "recu_resnet18"],
+                  "Zoo models to measure.")
+flags.DEFINE_integer("input_size", 224, "Height and width of the input images.")
+flags.DEFINE_list("kernels", ["default", "indirect_bgemm", "xnnpack"],
+                  f"LCE kernel choices for the binary models, of {', '.join(export.KERNELS)}.")
+flags.DEFINE_integer("threads", 1, "Interpreter threads.")
+flags.DEFINE_integer("runs", 10, "Timed runs per model and kernel, interleaved.")
+flags.DEFINE_integer("warmup", 3, "Untimed runs first.")
+flags.DEFINE_string("output", "benchmarks/results/inference", "Path of the .md and .json files "
+                    "(without suffix).")
+FLAGS = flags.FLAGS
+
+
+def build(name, input_size):
+    options = {"stage": "decoupled"} if name.startswith("binaryduo_") else {}
+    channels = zoo.DEFAULTS[name]["input_shape"][-1]
+    return zoo.get_model(name, input_shape=(input_size, input_size, channels), **options)
+
+
+def measure(name):
+    model = build(name, FLAGS.input_size)
+    exported = export.convert(model, verify=False)
+    timings = benchmark.compare_with_float(model, exported.flatbuffer, kernels=FLAGS.kernels,
+                                           runs=FLAGS.runs, warmup=FLAGS.warmup,
+                                           num_threads=FLAGS.threads)
+    print(f"\n{name} ({exported.converted_binary_convs} LceBconv2d)\n"
+          f"{benchmark.report(timings)}", flush=True)
+    return {"model": name, "lce_binary_convs": exported.converted_binary_convs,
+            "timings": [{"label": t.label, "kernel": t.kernel, "size_bytes": t.size_bytes,
+                         "median_ms": t.median_ms, "runs_ms": [1e3 * s for s in t.seconds]}
+                        for t in timings]}
+
+
+def markdown(results):
+    kernels = FLAGS.kernels
+    header = (["model", "binary MB", *[f"binary ms ({k})" for k in kernels], "float MB",
+               *[f"float ms ({k})" for k in benchmark.FLOAT_KERNELS], "speed-up", "smaller"])
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for result in results:
+        binary = {t["kernel"]: t for t in result["timings"] if t["label"] == "binary"}
+        twin = {t["kernel"]: t for t in result["timings"] if t["label"] == "float twin"}
+        best_binary = min(t["median_ms"] for t in binary.values())
+        best_float = min(t["median_ms"] for t in twin.values())
+        binary_mb = next(iter(binary.values()))["size_bytes"] / 1e6
+        float_mb = next(iter(twin.values()))["size_bytes"] / 1e6
+        cells = [result["model"], f"{binary_mb:.2f}",
+                 *[f"{binary[k]['median_ms']:.1f}" for k in kernels], f"{float_mb:.2f}",
+                 *[f"{twin[k]['median_ms']:.1f}" for k in benchmark.FLOAT_KERNELS],
+                 f"{best_float / best_binary:.2f}x", f"{float_mb / binary_mb:.1f}x"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def cpu_name():
+    """The CPU model as /proc/cpuinfo names it (the machine type elsewhere)."""
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def main(argv):
+    del argv
+    started = time.strftime("%Y-%m-%d")
+    results = [measure(name) for name in FLAGS.models]
+    table = markdown(results)
+    machine = f"{cpu_name()} ({os.cpu_count()} cores), {FLAGS.threads} thread(s)"
+    print(f"\n{FLAGS.input_size}x{FLAGS.input_size}, median of {FLAGS.runs} runs, {machine}, "
+          f"{started}\n{table}")
+    output = pathlib.Path(FLAGS.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".md").write_text(table + "\n")
+    output.with_suffix(".json").write_text(json.dumps(
+        {"date": started, "machine": machine, "input_size": FLAGS.input_size,
+         "runs": FLAGS.runs, "warmup": FLAGS.warmup, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    app.run(main)
