@@ -1,0 +1,126 @@
+"""Verified downloads into a local cache that a failure cannot corrupt.
+
+A file is fetched into a temporary file beside its cache entry, checked against its
+SHA-256, and only then moved into place (`os.replace`, atomic on one file system): a
+hash mismatch, a truncated transfer or a dropped connection raises `DownloadError` and
+leaves nothing in the cache. A cached file is verified again before every use.
+
+```python
+path = keras_bnn.downloads.fetch("https://example.org/vgg.weights.h5", sha256="9f86d0...")
+```
+
+The cache is `~/.keras/keras_bnn/`, or the folder named by `$KERAS_BNN_CACHE`.
+"""
+
+import hashlib
+import http.client
+import os
+import pathlib
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+
+__all__ = ["CACHE_ENVIRONMENT_VARIABLE", "DownloadError", "cache_dir", "fetch", "file_sha256"]
+
+CACHE_ENVIRONMENT_VARIABLE = "KERAS_BNN_CACHE"
+_CHUNK_BYTES = 1 << 20
+
+
+class DownloadError(OSError):
+    """A file that could not be fetched or verified: the message says why and what to do."""
+
+
+def cache_dir():
+    """The cache folder: `$KERAS_BNN_CACHE` if set, else `~/.keras/keras_bnn`."""
+    configured = os.environ.get(CACHE_ENVIRONMENT_VARIABLE)
+    return pathlib.Path(configured) if configured else pathlib.Path.home() / ".keras" / "keras_bnn"
+
+
+def file_sha256(path):
+    """The SHA-256 of a file, as 64 hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_hash(expected):
+    expected = str(expected or "").lower()
+    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
+        raise ValueError(f"sha256={expected!r} is not a SHA-256 (64 hex digits); pass the "
+                         "file's hash, e.g. from `sha256sum FILE`.")
+    return expected
+
+
+def fetch(url, sha256, *, filename=None, directory=None, timeout=60):
+    """The path of the cached, verified copy of `url`, downloading it when needed.
+
+    # Arguments
+        url: http(s) or file URL.
+        sha256: The file's expected SHA-256 (hex).
+        filename: Name in the cache; default the last part of the URL's path.
+        directory: Cache folder; default `cache_dir()`.
+        timeout: Seconds without data before the transfer is given up.
+
+    # Returns
+        A `pathlib.Path` in the cache whose content has the given hash.
+
+    # Raises
+        ValueError: for a malformed hash.
+        DownloadError: when the file cannot be fetched (offline: the message says where to
+            put a copy), is truncated, or has another hash. The cache is left as it was,
+            except that a cached copy with the wrong hash is removed.
+    """
+    expected = _check_hash(sha256)
+    directory = pathlib.Path(directory) if directory is not None else cache_dir()
+    name = filename or pathlib.PurePosixPath(urllib.parse.urlparse(url).path).name
+    if not name:
+        raise ValueError(f"Cannot name the cache file of {url!r}: pass filename=.")
+    target = directory / name
+    if target.is_file():
+        if file_sha256(target) == expected:
+            return target
+        target.unlink()  # corrupted or stale: fetch it again
+    directory.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            _download(url, file, timeout, target)
+        actual = file_sha256(temporary)
+        if actual != expected:
+            raise DownloadError(
+                f"{url} has SHA-256 {actual}, not the expected {expected}: the file is "
+                "corrupted or not the one registered. Nothing was cached."
+            )
+        os.replace(temporary, target)
+    finally:
+        pathlib.Path(temporary).unlink(missing_ok=True)
+    return target
+
+
+def _download(url, file, timeout, target):
+    """Writes the body of `url` into `file`; a short or failed transfer raises."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            expected_bytes = response.headers.get("Content-Length")
+            received = 0
+            for chunk in iter(lambda: response.read(_CHUNK_BYTES), b""):
+                file.write(chunk)
+                received += len(chunk)
+    except urllib.error.HTTPError as error:
+        raise DownloadError(f"The server answered {url} with HTTP {error.code} {error.reason}: "
+                            "the URL is wrong or the file has moved. Nothing was cached.") from error
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        reason = getattr(error, "reason", error)
+        raise DownloadError(
+            f"Could not download {url} ({reason}). Offline? Fetch the file elsewhere and "
+            f"put it at {target} (its hash is checked), or set ${CACHE_ENVIRONMENT_VARIABLE} "
+            "to a folder that holds it. Nothing was cached."
+        ) from error
+    if expected_bytes is not None and received != int(expected_bytes):
+        raise DownloadError(
+            f"The download of {url} stopped after {received} of {expected_bytes} bytes. "
+            "Nothing was cached; try again."
+        )
