@@ -77,20 +77,22 @@ def binaryduo_vgg7(input_shape=(32, 32, 3), num_classes=10, stage="ternary",
 
 def binaryduo_vgg_small(input_shape=(32, 32, 3), num_classes=10, stage="ternary",
                         input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
-                        kernel_constraint="weight_clip"):
+                        kernel_constraint="weight_clip", width_multiplier=1.0):
     """VGG-small for 28x28 and 32x32 images, every width scaled by 1/sqrt(2).
 
     # Arguments
         input_shape, num_classes: As `bnn_vgg_small`.
         stage: `"ternary"` or `"decoupled"`.
         input_quantizer, kernel_quantizer, kernel_constraint: Of the binary convs.
+        width_multiplier: That of the baseline `bnn_vgg_small` this one matches in size
+            (its widths are scaled by a further 1/sqrt(2)).
 
     # Raises
         ValueError: for an unknown stage.
     """
     return _at_stage(lambda: baselines.bnn_vgg_small(
         input_shape, num_classes, input_quantizer, kernel_quantizer, kernel_constraint,
-        width_multiplier=1 / math.sqrt(2)), stage)
+        width_multiplier=width_multiplier / math.sqrt(2)), stage)
 
 
 def binaryduo_alexnet(input_shape=(224, 224, 3), num_classes=1000, stage="ternary",
