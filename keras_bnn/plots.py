@@ -3,6 +3,7 @@
 ```python
 plot_history(history, "runs/x/training_curves.png", title="bnn_small on fashion_mnist")
 plot_latent_weights(model, "runs/x/latent_weights.png")
+plot_bars(["conv2", "conv3"], [0.61, 0.74], "mismatch.png", ylabel="cosine")
 ```
 """
 
@@ -18,7 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from keras_bnn.layers import recu_layers  # noqa: E402
 from keras_bnn.quantizers import recu_threshold, standardize_kernel  # noqa: E402
 
-__all__ = ["plot_history", "plot_latent_weights"]
+__all__ = ["plot_bars", "plot_history", "plot_latent_weights"]
 
 
 def plot_history(history, path, title=""):
@@ -86,5 +87,31 @@ def plot_latent_weights(model, path, columns=4):
         axis.tick_params(labelsize=7)
     for axis in list(axes.flat)[len(layers):]:
         axis.axis("off")
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def plot_bars(labels, values, path, *, ylabel="", title="", groups=None):
+    """A bar chart: one bar per label, or per label and group side by side.
+
+    # Arguments
+        labels: Bar (or bar group) names along the x axis.
+        values: One value per label; with `groups`, a dict `{group: values}`.
+        path: Where the PNG goes.
+        ylabel, title: Axis label and figure title.
+        groups: None, or the group names in `values` in legend order.
+    """
+    series = {"": values} if groups is None else {group: values[group] for group in groups}
+    width = 0.8 / len(series)
+    figure, axis = plt.subplots(figsize=(max(4, 0.9 * len(labels) * len(series)), 3.5),
+                                constrained_layout=True)
+    for n, (group, group_values) in enumerate(series.items()):
+        positions = [i + (n - (len(series) - 1) / 2) * width for i in range(len(labels))]
+        axis.bar(positions, group_values, width, label=group or None)
+    axis.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    if groups is not None:
+        axis.legend(fontsize="small")
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -27,3 +27,11 @@ def test_latent_weight_histograms_of_every_recu_layer(tmp_path):
         plots.plot_latent_weights(tf.keras.Sequential([tf.keras.Input((2,)),
                                                         tf.keras.layers.Dense(1)]),
                                   tmp_path / "none.png")
+
+
+def test_bar_chart_with_groups_side_by_side(tmp_path):
+    values = {"ste_sign": [0.4, 0.7], "ternary_sign": [0.9, 0.95]}
+    plots.plot_bars(["conv1", "conv2"], values, tmp_path / "bars.png", groups=list(values))
+    assert (tmp_path / "bars.png").read_bytes()[:8] == PNG
+    with pytest.raises(KeyError):
+        plots.plot_bars(["conv1"], values, tmp_path / "x.png", groups=["swish_sign"])

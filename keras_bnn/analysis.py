@@ -1,0 +1,200 @@
+"""How wrong is a straight-through estimator? BinaryDuo's gradient-mismatch measurement.
+
+Training follows the STE gradient of the loss. The network that is deployed computes with
+discrete values, and its loss is piecewise constant in the weights; what it "should" follow
+is the gradient of that loss smoothed over a small neighbourhood. BinaryDuo (Kim et al.,
+ICLR 2020, section 3) estimates the latter per layer and reports its cosine similarity with
+the STE gradient: the closer to 1, the less the STE misleads training.
+
+- `"cdg"`, the coordinate discrete gradient: for sampled coordinates i of a layer's kernel,
+  the central difference `(L(w + eps e_i) - L(w - eps e_i)) / (2 eps)`.
+- `"esg"`, evolution strategies (Gaussian smoothing, the paper's appendix): the average of
+  `(L(w + eps u) - L(w - eps u)) / (2 eps) * u` over samples `u ~ N(0, I)` of the whole
+  kernel, drawn orthogonal to each other in blocks (less noise for the same count).
+
+The loss is evaluated in inference mode (BatchNorm with its moving statistics), and the
+STE gradient is taken in the same mode, on the same batch.
+
+```python
+result = keras_bnn.analysis.gradient_mismatch(model, images, labels, eps=0.01)
+print(result.markdown())
+result.plot("mismatch.png")
+```
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from keras_bnn._keras import all_layers, keras, tf
+
+__all__ = ["ESTIMATORS", "GradientMismatch", "MismatchRow", "gradient_mismatch"]
+
+ESTIMATORS = ("cdg", "esg")
+
+
+@dataclasses.dataclass(frozen=True)
+class MismatchRow:
+    """One layer's measurement.
+
+    # Attributes
+        layer: Layer name.
+        estimator: "cdg" or "esg".
+        cosine: Cosine similarity of the STE gradient and the estimate (NaN when the
+            estimate is zero: no perturbation changed the loss; raise `eps`).
+        count: Coordinates ("cdg") or samples ("esg") used.
+        eps: Perturbation size.
+    """
+
+    layer: str
+    estimator: str
+    cosine: float
+    count: int
+    eps: float
+
+
+@dataclasses.dataclass
+class GradientMismatch:
+    """The rows of `gradient_mismatch`, as a table or a bar chart."""
+
+    rows: list
+
+    def markdown(self):
+        """The rows as a Markdown table."""
+        lines = ["| layer | estimator | cosine similarity | coordinates/samples | eps |",
+                 "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {r.layer} | {r.estimator} | {r.cosine:.3f} | {r.count} | {r.eps:g} |"
+                  for r in self.rows]
+        return "\n".join(lines)
+
+    def plot(self, path, title="Gradient mismatch"):
+        """Writes a PNG bar chart of the cosine similarity per layer."""
+        from keras_bnn.plots import plot_bars
+
+        plot_bars([r.layer for r in self.rows], [r.cosine for r in self.rows], path,
+                  ylabel="cosine(STE gradient, estimate)", title=title)
+
+
+def _check(estimator, eps, num_coords, num_samples):
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator={estimator!r}: use one of {', '.join(ESTIMATORS)}.")
+    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps={eps!r}: the perturbation size must be a finite number > 0, "
+                         "comparable to the weights' scale (e.g. 0.01).")
+    for name, value in (("num_coords", num_coords), ("num_samples", num_samples)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}={value!r}: must be an integer >= 1.")
+
+
+def _is_quantized(layer):
+    return any(getattr(layer, attribute, None) is not None
+               for attribute in ("input_quantizer", "kernel_quantizer"))
+
+
+def _select_layers(model, names):
+    """The layers to measure: those named, or every quantized layer with a kernel."""
+    with_kernel = {layer.name: layer for layer in all_layers(model)
+                   if isinstance(getattr(layer, "kernel", None), tf.Variable)}
+    if names is None:
+        selected = [layer for layer in with_kernel.values() if _is_quantized(layer)]
+        if not selected:
+            raise ValueError(f"Model {model.name!r} has no quantized layer with a kernel: "
+                             "pass layers=[names] to choose layers.")
+        return selected
+    unknown = [name for name in names if name not in with_kernel]
+    if unknown:
+        raise ValueError(f"layers={list(names)}: no layer with a kernel is called "
+                         f"{', '.join(map(repr, unknown))}; these are: {', '.join(with_kernel)}.")
+    return [with_kernel[name] for name in names]
+
+
+def _orthogonal_gaussian(rng, count, size, block=1024):
+    """`count` samples of N(0, I_size), orthogonal within blocks of up to min(size, block).
+
+    Each sample is marginally Gaussian (a random direction with a chi-distributed norm), so
+    their average estimates the Gaussian-smoothed gradient as i.i.d. samples do, with far
+    less variance: orthogonal directions do not repeat each other (Choromanski et al.,
+    "Structured Evolution with Compact Architectures for Scalable Policy Optimization",
+    ICML 2018).
+    """
+    while count > 0:
+        width = min(count, size, block)
+        directions, _ = np.linalg.qr(rng.standard_normal((size, width)))
+        norms = np.linalg.norm(rng.standard_normal((width, size)), axis=1)
+        yield from (directions * norms).T
+        count -= width
+
+
+def _cosine(a, b):
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.dot(a, b) / norms) if norms > 0 else float("nan")
+
+
+def gradient_mismatch(model, x, y, *, estimator="cdg", eps=0.01, num_coords=64,
+                      num_samples=64, layers=None, loss=None, seed=0):
+    """Cosine similarity between the STE gradient and the discrete network's, per layer.
+
+    # Arguments
+        model: A Keras model (quantizers as larq layers, or none at all).
+        x, y: A batch of inputs and targets (the loss is its mean over the batch).
+        estimator: "cdg" (coordinate discrete gradient) or "esg" (evolution strategies).
+        eps: Perturbation size, comparable to the weights' scale.
+        num_coords: Kernel coordinates per layer for "cdg" (all when the kernel has fewer).
+        num_samples: Gaussian samples per layer for "esg".
+        layers: Names of the layers to measure; None for every quantized layer with a
+            kernel.
+        loss: A Keras loss; default sparse categorical cross-entropy on logits.
+        seed: Seeds the sampled coordinates or directions (same seed, same result).
+
+    # Returns
+        A `GradientMismatch` with one `MismatchRow` per layer. The model's weights are left
+        as they were.
+
+    # Raises
+        ValueError: for an unknown estimator, `eps <= 0`, counts below 1, or layers that
+            do not exist or have no kernel.
+
+    # References
+        - [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling
+          Binary Activations](https://arxiv.org/abs/2002.06517)
+    """
+    _check(estimator, eps, num_coords, num_samples)
+    selected = _select_layers(model, layers)
+    loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    forward = tf.function(lambda: loss(y, model(x, training=False)))
+    rng = np.random.default_rng(seed)
+    with tf.GradientTape() as tape:
+        value = loss(y, model(x, training=False))
+    gradients = tape.gradient(value, [layer.kernel for layer in selected])
+    rows = []
+    for layer, gradient in zip(selected, gradients):
+        kernel, ste = layer.kernel, gradient.numpy().ravel()
+        original = kernel.numpy()
+
+        def loss_at(direction):
+            kernel.assign(original + direction.reshape(original.shape))
+            return float(forward())
+
+        try:
+            if estimator == "cdg":
+                count = min(num_coords, ste.size)
+                coordinates = rng.choice(ste.size, size=count, replace=False)
+                estimate = np.empty(count)
+                for n, i in enumerate(coordinates):
+                    step = np.zeros(ste.size, dtype=original.dtype)
+                    step[i] = eps
+                    estimate[n] = (loss_at(step) - loss_at(-step)) / (2 * eps)
+                cosine = _cosine(ste[coordinates], estimate)
+            else:
+                count = num_samples
+                estimate = np.zeros(ste.size)
+                for u in _orthogonal_gaussian(rng, count, ste.size):
+                    u = u.astype(original.dtype)
+                    estimate += (loss_at(eps * u) - loss_at(-eps * u)) / (2 * eps) * u
+                cosine = _cosine(ste, estimate / count)
+        finally:
+            kernel.assign(original)
+        rows.append(MismatchRow(layer.name, estimator, cosine, count, float(eps)))
+    return GradientMismatch(rows)
