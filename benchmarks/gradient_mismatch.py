@@ -1,0 +1,109 @@
+"""BinaryDuo's gradient-mismatch experiment on real data: which activation's STE misleads least?
+
+    python benchmarks/gradient_mismatch.py --data_dir=../shared/datasets/fashion-mnist
+
+Trains zoo's `bnn_small` with `ste_sign` activations and full-precision weights on
+Fashion-MNIST (weights stay float so that only the activations' estimators differ, as in
+the paper's analysis), then, with exactly those weights, swaps the activation quantizer of
+the binary convs for each of `ste_sign`, `approx_sign`, `swish_sign` and `ternary_sign`, and
+measures per layer the cosine similarity between the STE gradient and the coordinate
+discrete gradient (`keras_bnn.analysis.gradient_mismatch`) on one batch of test images, at
+several perturbation sizes. The layers before a quantized activation are the ones whose
+gradient passes through its estimator: conv1 (through two), conv2 (through one); conv3's
+gradient passes through none and is the control. Prints a Markdown table and writes it,
+the JSON and a PNG bar chart (the middle eps) to `--output`.
+"""
+
+import json
+import pathlib
+import statistics
+import time
+
+from absl import app, flags
+
+import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
+import zoo
+from keras_bnn import data, plots
+from keras_bnn._keras import keras
+from keras_bnn.analysis import gradient_mismatch
+
+flags.DEFINE_string("data_dir", None, "Fashion-MNIST folder (searched for otherwise).")
+flags.DEFINE_integer("train_examples", 20000, "Training images.")
+flags.DEFINE_integer("epochs", 2, "Training epochs.")
+flags.DEFINE_integer("batch_size", 256, "Test images in the measured batch.")
+flags.DEFINE_list("eps", ["0.005", "0.02", "0.05"], "Perturbation sizes.")
+flags.DEFINE_integer("num_coords", 64, "Kernel coordinates per layer.")
+flags.DEFINE_integer("seed", 0, "Seed of the training and of the sampled coordinates.")
+flags.DEFINE_string("output", "benchmarks/results/gradient_mismatch",
+                    "Path of the .md, .json and .png files (without suffix).")
+FLAGS = flags.FLAGS
+
+QUANTIZERS = ("ste_sign", "approx_sign", "swish_sign", "ternary_sign")
+LAYERS = ("conv1", "conv2", "conv3")
+
+
+def build(input_quantizer):
+    return zoo.get_model("bnn_small", input_quantizer=input_quantizer, kernel_quantizer=None,
+                         kernel_constraint=None)
+
+
+def train(dataset):
+    keras.utils.set_random_seed(FLAGS.seed)
+    model = build("ste_sign")
+    model.compile(keras.optimizers.Adam(1e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(dataset.train_dataset(128, seed=FLAGS.seed), epochs=FLAGS.epochs,
+              steps_per_epoch=dataset.num_train // 128,
+              validation_data=dataset.test_dataset(500), verbose=2)
+    return model
+
+
+def main(argv):
+    del argv
+    started = time.strftime("%Y-%m-%d")
+    dataset = data.load("fashion_mnist", FLAGS.data_dir,
+                        max_train_examples=FLAGS.train_examples)
+    trained = train(dataset)
+    images, labels = next(iter(dataset.test_dataset(FLAGS.batch_size)))
+    results = []
+    for quantizer in QUANTIZERS:
+        model = build(quantizer)
+        model.set_weights(trained.get_weights())
+        for eps in map(float, FLAGS.eps):
+            rows = gradient_mismatch(model, images, labels, eps=eps, layers=list(LAYERS),
+                                     num_coords=FLAGS.num_coords, seed=FLAGS.seed).rows
+            results.append({"quantizer": quantizer, "eps": eps,
+                            "cosine": {row.layer: row.cosine for row in rows}})
+            print(quantizer, eps, {row.layer: round(row.cosine, 3) for row in rows}, flush=True)
+
+    header = ["activation", "eps", *LAYERS, "mean of conv1, conv2"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for result in results:
+        cosine = result["cosine"]
+        mean = statistics.mean(cosine[layer] for layer in ("conv1", "conv2"))
+        lines.append(f"| {result['quantizer']} | {result['eps']:g} | "
+                     + " | ".join(f"{cosine[layer]:.3f}" for layer in LAYERS)
+                     + f" | {mean:.3f} |")
+    table = "\n".join(lines)
+    print(f"\nbnn_small, float weights, Fashion-MNIST, {FLAGS.epochs} epochs on "
+          f"{FLAGS.train_examples} images, CDG over {FLAGS.num_coords} coordinates per layer "
+          f"on {FLAGS.batch_size} test images, {started}\n{table}")
+
+    output = pathlib.Path(FLAGS.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".md").write_text(table + "\n")
+    output.with_suffix(".json").write_text(json.dumps(
+        {"date": started, "epochs": FLAGS.epochs, "train_examples": FLAGS.train_examples,
+         "batch_size": FLAGS.batch_size, "num_coords": FLAGS.num_coords, "results": results},
+        indent=1))
+    middle = float(FLAGS.eps[len(FLAGS.eps) // 2])
+    chosen = {r["quantizer"]: [r["cosine"][layer] for layer in LAYERS]
+              for r in results if r["eps"] == middle}
+    plots.plot_bars(list(LAYERS), chosen, output.with_suffix(".png"), groups=QUANTIZERS,
+                    ylabel="cosine(STE gradient, CDG)",
+                    title=f"Gradient mismatch per activation, eps={middle:g}")
+
+
+if __name__ == "__main__":
+    app.run(main)
