@@ -22,7 +22,6 @@ uninterrupted run. Examples:
     TF_CONFIG=... python train.py --strategy=multi_worker --output_dir=runs/shared
 """
 
-import ast
 import datetime
 import json
 import os
@@ -136,20 +135,6 @@ def resolve_output_dir(arguments):
             print(f"Resuming the unfinished run in {command_file.parent}")
             return command_file.parent
     return RUNS_ROOT / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def parse_model_options(pairs):
-    """`["width=45", "stem=cifar"]` -> `{"width": 45, "stem": "cifar"}`."""
-    options = {}
-    for pair in pairs:
-        name, separator, text = pair.partition("=")
-        if not separator or not name.isidentifier():
-            raise UserError(f"--model_option={pair}: expected name=value, e.g. width=45.")
-        try:
-            options[name] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            options[name] = text
-    return options
 
 
 def for_distribution(dataset):
@@ -268,6 +253,12 @@ def train(arguments):
     strategy = make_strategy(FLAGS.strategy)
     chief = training.is_chief(strategy)
     output_dir = resolve_output_dir(arguments)
+    model_options = {name: FLAGS[name].value for name in ("input_quantizer", "kernel_quantizer")
+                     if FLAGS[name].value is not None}
+    try:
+        model_options.update(zoo.parse_options(FLAGS.model_option))
+    except ValueError as error:
+        raise UserError(f"--model_option: {error}") from None
     keras.utils.set_random_seed(FLAGS.seed)
     try:
         dataset = data.load(FLAGS.dataset, FLAGS.data_dir,
@@ -281,9 +272,6 @@ def train(arguments):
         raise UserError(f"--batch_size={FLAGS.batch_size} is larger than the "
                         f"{dataset.num_train} training examples.")
 
-    model_options = {name: FLAGS[name].value for name in ("input_quantizer", "kernel_quantizer")
-                     if FLAGS[name].value is not None}
-    model_options.update(parse_model_options(FLAGS.model_option))
     request = recipes.RunRequest(
         model=FLAGS.model, input_shape=dataset.input_shape, num_classes=dataset.num_classes,
         epochs=FLAGS.epochs, model_options=model_options, optimizer=FLAGS.optimizer,
@@ -325,6 +313,7 @@ def train(arguments):
         plots.plot_latent_weights(model, output_dir / "latent_weights.png")
     metrics = {
         "model": FLAGS.model,
+        "model_options": model_options,
         "dataset": FLAGS.dataset,
         "data_source": dataset.source,
         "test_accuracy": test_accuracy,

@@ -3,7 +3,6 @@ contents, determinism, resumption, augmentation, the search for files and its er
 
 import gzip
 import os
-import pathlib
 import pickle
 import tarfile
 import time
@@ -13,6 +12,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from conftest import extract_cifar
 from keras_bnn import data
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -27,15 +27,7 @@ CIFAR_PER_CLASS = {"train": 20, "test": 10}  # images per class extracted from t
 def cifar_root(shared_datasets, tmp_path_factory):
     """A folder holding `cifar10-jpeg/{train,test}/<class>/NNNN.jpg`: the first images of
     every class of the real archive (extracting all 60,000 would take too long)."""
-    root = tmp_path_factory.mktemp("cifar")
-    with tarfile.open(shared_datasets / "cifar10-jpeg.tar.gz") as archive:
-        for member in archive:
-            parts = pathlib.PurePosixPath(member.name).parts
-            if member.isfile() and int(parts[-1].split(".")[0]) < CIFAR_PER_CLASS[parts[1]]:
-                target = root.joinpath(*parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(archive.extractfile(member).read())
-    return root
+    return extract_cifar(shared_datasets, tmp_path_factory.mktemp("cifar"), CIFAR_PER_CLASS)
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,10 @@ def test_readme_has_python_examples():
 
 
 @pytest.mark.parametrize("code", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
-def test_readme_example_runs(code, tmp_path):
+def test_readme_example_runs(code, tmp_path, shared_datasets):
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["KERAS_BNN_DATA_DIR"] = str(shared_datasets)  # where data.load finds real data sets
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env,
         cwd=tmp_path, timeout=300,

@@ -128,7 +128,8 @@ def test_kill_9_mid_epoch_then_the_same_command_resumes_to_the_same_weights(fash
     [("--model=resnet9000", "--model"),
      ("--epochs=0", "--epochs"),
      ("--dataset=no_such_dataset_xyz", "no_such_dataset_xyz"),
-     ("--data_dir=/nonexistent/fashion", "/nonexistent/fashion")],
+     ("--data_dir=/nonexistent/fashion", "/nonexistent/fashion"),
+     ("--model_option=oops", "--model_option: 'oops': expected name=value")],
 )
 def test_bad_flags_give_one_clear_line(flag, message, tmp_path):
     result = run_train(flag, f"--output_dir={tmp_path / 'out'}", cwd=tmp_path)

@@ -289,12 +289,17 @@ def test_weights_that_do_not_fit_are_a_clear_error(options, other_model, tmp_pat
     assert f"num_classes={options.get('num_classes', 10)}" in str(error.value)
 
 
-@pytest.mark.parametrize("weights", ["imagenet", "https://example.com/w.h5", "missing.h5",
-                                     "notes.txt", 3])
-def test_weights_other_than_a_local_file_are_refused(weights, tmp_path, monkeypatch):
+@pytest.mark.parametrize("weights, message", [
+    ("imagenet", "No weights 'imagenet' are registered for zoo model 'bnn_small'"),
+    ("notes.txt", "No weights 'notes.txt' are registered"),
+    ("missing.h5", "there is no such file"),
+    ("https://example.com/w.h5", "pass weights_hash="),
+    (3, "expected None, a registry key, a file path or a URL"),
+])
+def test_weights_that_are_nothing_loadable_are_refused(weights, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("not weights")
-    with pytest.raises(ValueError, match="only None or the path of a local weights file"):
+    with pytest.raises(ValueError, match=message):
         zoo.get_model("bnn_small", weights=weights)
 
 

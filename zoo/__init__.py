@@ -11,15 +11,23 @@ import zoo
 
 zoo.list_models()  # ['bnn_alexnet', 'bnn_resnet18', ...]
 model = zoo.get_model("bnn_resnet20", num_classes=100, input_quantizer="ternary_sign")
+model = zoo.get_model("recu_vgg_small", weights="cifar10")  # registered (zoo.weights)
 model = zoo.get_model("bnn_vgg7", weights="runs/bnn_vgg7/model.weights.h5")
 ```
+
+`python -m zoo list` prints every model's size and registered weights.
 """
 
+import ast
 import inspect
 import os
 import pathlib
 
+from keras_bnn import downloads
+from keras_bnn._keras import keras
 from zoo import baselines, binaryduo, recu, resnets
+from zoo import weights as weights_lib
+from zoo.blocks import CLASSIFIER
 
 MODELS = {
     "binaryduo_alexnet": binaryduo.binaryduo_alexnet,
@@ -61,59 +69,160 @@ def list_models():
     return sorted(MODELS)
 
 
-def get_model(name, *, input_shape=None, num_classes=None, weights=None, **options):
-    """Builds the zoo model `name`, optionally with weights from a local file.
+def parse_options(pairs):
+    """Builder options from `name=value` texts: `["width=45", "stem=cifar"]` ->
+    `{"width": 45, "stem": "cifar"}` (values are Python literals, else strings).
+
+    # Raises
+        ValueError: for a text that is not `name=value`.
+    """
+    options = {}
+    for pair in pairs:
+        name, separator, text = pair.partition("=")
+        if not separator or not name.isidentifier():
+            raise ValueError(f"{pair!r}: expected name=value, e.g. width=45.")
+        try:
+            options[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[name] = text
+    return options
+
+
+def get_model(name, *, input_shape=None, num_classes=None, include_top=True, weights=None,
+              weights_hash=None, **options):
+    """Builds the zoo model `name`, optionally with trained weights.
 
     ```python
-    model = zoo.get_model("bnn_vgg_small", input_shape=(28, 28, 1), width_multiplier=0.5)
-    model.save_weights("vgg.weights.h5")
-    same = zoo.get_model("bnn_vgg_small", input_shape=(28, 28, 1), width_multiplier=0.5,
-                         weights="vgg.weights.h5")
+    model = zoo.get_model("bnn_vgg_small", weights="fashion_mnist")  # registered weights
+    features = zoo.get_model("recu_resnet20", weights="cifar10", include_top=False)
+    model = zoo.get_model("bnn_vgg_small", input_shape=(28, 28, 1), width_multiplier=0.5,
+                          weights="runs/x/model.keras")  # a local file
     ```
 
     # Arguments
         name: One of `list_models()`.
         input_shape: Image shape, channels last; None for the model's default
-            (`DEFAULTS[name]["input_shape"]`).
-        num_classes: Number of classes; None for the model's default.
-        weights: None (random initialization), or the path of a local weights file:
-            `.h5` or `.weights.h5` from `model.save_weights`, or a `.keras` model file,
-            written by the same model built with the same options.
+            (`DEFAULTS[name]["input_shape"]`), or for registered weights the shape they were
+            trained at. Registered weights load at other image sizes with the same number
+            of channels wherever the layers' weights do not depend on the size (everything
+            but the classifier of a network that flattens its last map).
+        num_classes: Classes of the classifier; None for the model's default, or the
+            registered weights' own. With a weights file, the classes it was saved with.
+        include_top: False to leave out the classifier: the model then outputs the
+            (pooled or flattened) features the classifier reads.
+        weights: None (random initialization); a registry key of the model (see
+            `zoo.weights.entries(name)`, e.g. "fashion_mnist"); the path of a local file
+            (`.h5` or `.weights.h5` from `model.save_weights`, or a `.keras` model file)
+            written by the same model built with the same options; or an http(s) URL of
+            such a file, with `weights_hash`.
+        weights_hash: SHA-256 of the file at a `weights` URL (required for URLs).
         **options: Further arguments of the model's builder, e.g. `input_quantizer`,
-            `kernel_quantizer`, `kernel_constraint`, and the model's own options.
+            `kernel_quantizer`, `kernel_constraint`, and the model's own options. With
+            registered weights, their options are used and others may not contradict them.
 
     # Returns
-        A `tf_keras.Model` that outputs logits.
+        A `tf_keras.Model` that outputs logits (features when `include_top=False`).
 
     # Raises
-        ValueError: for an unknown name (the message lists the known ones); for `weights`
-            that are not None or a local `.h5`/`.keras` file (registry names and URLs are
-            not supported yet); for a weights file that does not fit the built model.
+        ValueError: for an unknown name (the message lists the known ones); for weights
+            that are none of the above, or that do not fit the model as asked (the message
+            says which argument to change).
         TypeError: for an option the builder does not take.
+        keras_bnn.downloads.DownloadError: when a URL cannot be fetched or verified.
     """
     if name not in MODELS:
         raise ValueError(f"Unknown zoo model {name!r}; known models: {', '.join(list_models())}.")
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(f"weights={weights!r}: expected None, a registry key, a file path or "
+                         "a URL.")
+    if weights is not None and not _is_file_or_url(weights):
+        if weights_hash is not None:
+            raise ValueError(f"weights_hash is for weights files and URLs; the registered "
+                             f"{weights!r} weights are checked against their own hash.")
+        return _registered(name, weights_lib.find(name, str(weights)), input_shape,
+                           num_classes, include_top, options)
+    model = _build(name, input_shape, num_classes, options)
+    if weights is not None:
+        _load_weights(model, name, _weights_path(weights, weights_hash))
+    return model if include_top else _without_top(model)
+
+
+def _build(name, input_shape, num_classes, options):
     defaults = DEFAULTS[name]
-    model = MODELS[name](
+    return MODELS[name](
         input_shape=defaults["input_shape"] if input_shape is None else tuple(input_shape),
         num_classes=defaults["num_classes"] if num_classes is None else num_classes,
         **options,
     )
-    if weights is not None:
-        _load_weights(model, name, weights)
-    return model
 
 
-def _load_weights(model, name, weights):
-    """Loads a local weights file into `model`, with a message that says what went wrong."""
-    path = pathlib.Path(weights) if isinstance(weights, (str, os.PathLike)) else None
-    if path is None or not path.is_file() or path.suffix not in WEIGHTS_SUFFIXES:
+def _is_file_or_url(weights):
+    return weights_lib.is_url(weights) or pathlib.Path(weights).suffix in WEIGHTS_SUFFIXES
+
+
+def _weights_path(weights, weights_hash):
+    """The local path of a weights file or URL (downloaded and verified)."""
+    if weights_lib.is_url(weights):
+        if weights_hash is None:
+            raise ValueError(f"weights={weights!r} is a URL: pass weights_hash= (its SHA-256) "
+                             "so that the download can be verified.")
+        return downloads.fetch(str(weights), weights_hash)
+    path = pathlib.Path(weights)
+    if not path.is_file():
+        raise ValueError(f"weights={weights!r}: there is no such file.")
+    if weights_hash is not None and downloads.file_sha256(path) != str(weights_hash).lower():
+        raise ValueError(f"weights={weights!r} does not have the SHA-256 {weights_hash}.")
+    return path
+
+
+def _registered(name, entry, input_shape, num_classes, include_top, options):
+    """Builds `name` with the registered weights `entry`, as the arguments ask."""
+    clashes = {key: value for key, value in options.items()
+               if key in entry.options and entry.options[key] != value}
+    if clashes:
+        raise ValueError(f"The {entry.key!r} weights of {name!r} were trained with "
+                         f"{entry.options}; {clashes} contradicts that.")
+    if num_classes not in (None, entry.num_classes):
         raise ValueError(
-            f"weights={weights!r}: only None or the path of a local weights file "
-            f"(.h5, .weights.h5 or .keras) are supported yet"
-            + ("" if path is None or path.is_file() else "; there is no such file")
-            + ". Pretrained weights by name or URL come later."
+            f"The {entry.key!r} weights of {name!r} have a {entry.num_classes}-class "
+            f"classifier, not {num_classes}: leave num_classes out, or pass "
+            "include_top=False and put your own classifier on the features."
         )
+    shape = entry.input_shape if input_shape is None else tuple(input_shape)
+    if shape[-1] != entry.input_shape[-1]:
+        raise ValueError(f"The {entry.key!r} weights of {name!r} take {entry.input_shape[-1]}-"
+                         f"channel images, not {shape[-1]}: input_shape={shape} cannot load them.")
+    options = {**entry.options, **options}
+    trained = _build(name, entry.input_shape, entry.num_classes, options)
+    _load_weights(trained, name, weights_lib.weights_file(entry))
+    if shape == entry.input_shape:
+        return trained if include_top else _without_top(trained)
+    model = _build(name, shape, entry.num_classes, options)
+    for source, target in zip(trained.layers, model.layers):
+        if include_top or source.name != CLASSIFIER:
+            try:
+                target.set_weights(source.get_weights())
+            except ValueError as error:
+                raise ValueError(
+                    f"The {entry.key!r} weights of {name!r} (trained at {entry.input_shape}) "
+                    f"do not fit layer {target.name!r} at input_shape={shape}: the classifier "
+                    "reads the flattened last map, whose size depends on the image size. "
+                    "Use the trained input shape, or include_top=False."
+                ) from error
+    return model if include_top else _without_top(model)
+
+
+def _without_top(model):
+    """`model` without its classifier: it outputs what the classifier reads."""
+    classifier = model.get_layer(CLASSIFIER)
+    return keras.Model(model.inputs, classifier.input, name=f"{model.name}_features")
+
+
+def _load_weights(model, name, path):
+    """Loads a local weights file into `model`, with a message that says what went wrong."""
+    if path.suffix not in WEIGHTS_SUFFIXES:
+        raise ValueError(f"weights={str(path)!r}: a weights file ends in .h5, .weights.h5 or "
+                         ".keras.")
     try:
         model.load_weights(path)
     except (ValueError, KeyError) as error:

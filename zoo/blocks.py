@@ -135,8 +135,11 @@ def batch_norm(x, name=None):
     return keras.layers.BatchNormalization(momentum=0.9, name=name)(x)
 
 
+CLASSIFIER = "classifier"  # the name of every zoo model's classifier layer
+
+
 def classifier(x, num_classes):
-    """Applies the full-precision classifier, a `Dense` layer named "classifier".
+    """Applies the full-precision classifier, a `Dense` layer named `CLASSIFIER`.
 
     # Arguments
         x: Input tensor of rank 2.
@@ -145,7 +148,7 @@ def classifier(x, num_classes):
     # Returns
         The logits (no softmax).
     """
-    return keras.layers.Dense(num_classes, name="classifier")(x)
+    return keras.layers.Dense(num_classes, name=CLASSIFIER)(x)
 
 
 def check_input_size(input_shape, min_size, model_name):

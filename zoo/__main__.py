@@ -1,0 +1,139 @@
+"""The zoo from the command line: list the models, register trained weights.
+
+    python -m zoo list [MODEL ...]
+    python -m zoo register RUN_DIR --key fashion_mnist [--option stage=decoupled]
+                           [--data_source TEXT] [--url URL]
+
+`list` prints, per model at its default input shape, the parameters, the binary
+multiply-accumulates and the model size with 1-bit binary weights (as `lq.models.summary`
+counts them), then the registered weights: each configuration's size and test accuracy. `register` copies the
+model of a finished `train.py` run into `zoo/pretrained/` as a weights file of the zoo model
+(its options from the run's metrics.json, plus `--option`), and records its SHA-256, test
+accuracy, data source and command in the registry.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
+import zoo
+from keras_bnn import downloads
+from keras_bnn._keras import keras, lq
+
+
+def _profile_cells(model):
+    """Parameters, binary MACs and size in MiB (1-bit binary weights) of `model`, as texts."""
+    profile = lq.models.ModelProfile(model)
+    return [f"{model.count_params():,}", f"{profile.op_count('mac', 1):,}",
+            f"{profile.memory / 8 / 2**20:.3f}"]
+
+
+def model_row(name):
+    """`name` at its defaults (BinaryDuo's decoupled), and its registered weights' keys."""
+    options = {"stage": "decoupled"} if name.startswith("binaryduo_") else {}
+    keys = ", ".join(entry.key for entry in zoo.weights.entries(name))
+    return [name, *_profile_cells(zoo.get_model(name, **options)), keys or "-"]
+
+
+def weights_row(entry):
+    """A registered entry: its configuration's size and its measured accuracy."""
+    model = zoo.get_model(entry.model, weights=entry.key)
+    options = ", ".join(f"{key}={value}" for key, value in entry.options.items())
+    return [entry.model, entry.key, options or "-", "x".join(map(str, entry.input_shape)),
+            *_profile_cells(model), f"{100 * entry.test_accuracy:.2f} %"]
+
+
+def markdown_table(rows, header):
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def list_models(names):
+    unknown = sorted(set(names) - set(zoo.list_models()))
+    if unknown:
+        raise SystemExit(f"error: unknown zoo model(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(zoo.list_models())}")
+    names = names or zoo.list_models()
+    print(markdown_table([model_row(name) for name in names],
+                         ["model", "parameters", "binary MACs", "size (MiB)",
+                          "registered weights"]))
+    entries = [entry for name in names for entry in zoo.weights.entries(name)]
+    if entries:
+        print("\nRegistered weights (top-1 on the whole test set):\n")
+        print(markdown_table([weights_row(entry) for entry in entries],
+                             ["model", "weights", "options", "input", "parameters",
+                              "binary MACs", "size (MiB)", "top-1"]))
+
+
+def register(run_dir, key, options, url=None, data_source=None):
+    """Registers the model of the finished run in `run_dir` under `key` (see the module).
+
+    # Returns
+        The new `WeightsEntry` (it replaces one of the same model and key).
+
+    # Raises
+        ValueError: for a run that is not finished, or whose model does not fit the zoo
+            model built with the options.
+    """
+    run_dir = pathlib.Path(run_dir)
+    metrics_file = run_dir / "metrics.json"
+    if not metrics_file.is_file():
+        raise ValueError(f"{run_dir} has no metrics.json: register a finished train.py run.")
+    metrics = json.loads(metrics_file.read_text())
+    trained = keras.models.load_model(run_dir / "model.keras", compile=False)
+    options = {**metrics.get("model_options", {}), **options}
+    model = zoo.get_model(metrics["model"], input_shape=trained.input_shape[1:],
+                          num_classes=trained.output_shape[-1], **options)
+    try:
+        model.set_weights(trained.get_weights())
+    except ValueError as error:
+        raise ValueError(f"The model of {run_dir} is not {metrics['model']} built with "
+                         f"{options}: pass the options it was trained with. ({error})") from error
+    folder = zoo.weights.PRETRAINED_DIR
+    file = f"{metrics['model']}-{key}.weights.h5"
+    folder.mkdir(exist_ok=True)
+    model.save_weights(folder / file)
+    entry = zoo.weights.WeightsEntry(
+        model=metrics["model"], key=key, options=options,
+        input_shape=tuple(model.input_shape[1:]), num_classes=model.output_shape[-1],
+        dataset=metrics["dataset"], data_source=data_source or metrics["data_source"], file=file,
+        url=url,
+        sha256=downloads.file_sha256(folder / file),
+        test_accuracy=round(metrics["test_accuracy"], 4), test_examples=metrics["test_examples"],
+        command=metrics["command"])
+    others = [e for e in zoo.weights.entries() if (e.model, e.key) != (entry.model, key)]
+    zoo.weights.save_registry([*others, entry])
+    return entry
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m zoo", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="the models, their size and registered weights")
+    listing.add_argument("models", nargs="*", help="zoo models (default: all)")
+    registering = commands.add_parser("register", help="register a train.py run's weights")
+    registering.add_argument("run_dir", help="folder of a finished train.py run")
+    registering.add_argument("--key", required=True, help="registry key, e.g. fashion_mnist")
+    registering.add_argument("--option", action="append", default=[],
+                          help="builder option name=value beyond the run's own")
+    registering.add_argument("--data_source", help="which copy of the data set it was trained "
+                          "on (default: the run's own record, a path)")
+    registering.add_argument("--url", help="where the file will be downloadable (default: it "
+                          "ships in the package)")
+    arguments = parser.parse_args(argv)
+    if arguments.command == "list":
+        list_models(arguments.models)
+        return
+    try:
+        entry = register(arguments.run_dir, arguments.key, zoo.parse_options(arguments.option),
+                         url=arguments.url, data_source=arguments.data_source)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"error: {error}")
+    print(f"registered {entry.model} {entry.key!r}: {entry.file}, test accuracy "
+          f"{entry.test_accuracy:.4f}, sha256 {entry.sha256}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
