@@ -7,11 +7,13 @@ Fashion-MNIST (weights stay float so that only the activations' estimators diffe
 the paper's analysis), then, with exactly those weights, swaps the activation quantizer of
 the binary convs for each of `ste_sign`, `approx_sign`, `swish_sign` and `ternary_sign`, and
 measures per layer the cosine similarity between the STE gradient and the coordinate
-discrete gradient (`keras_bnn.analysis.gradient_mismatch`) on one batch of test images, at
-several perturbation sizes. The layers before a quantized activation are the ones whose
-gradient passes through its estimator: conv1 (through two), conv2 (through one); conv3's
-gradient passes through none and is the control. Prints a Markdown table and writes it,
-the JSON and a PNG bar chart (the middle eps) to `--output`.
+discrete gradient (`keras_bnn.analysis.gradient_mismatch`) on one batch of training images
+(the loss training follows), at several perturbation sizes, as mean ± std over `--repeats` batches and coordinate samples
+(single estimates are noisy). The measured layers are those whose gradient passes through
+an activation's estimator: conv1 (through two), conv2 (through one); conv3's passes through
+none (its cosine is 1, as tests/test_analysis.py checks for a network without
+quantizers). Prints a Markdown table and writes it, the JSON and a PNG bar chart (the
+largest eps) to `--output`.
 """
 
 import json
@@ -29,17 +31,18 @@ from keras_bnn.analysis import gradient_mismatch
 
 flags.DEFINE_string("data_dir", None, "Fashion-MNIST folder (searched for otherwise).")
 flags.DEFINE_integer("train_examples", 20000, "Training images.")
-flags.DEFINE_integer("epochs", 2, "Training epochs.")
-flags.DEFINE_integer("batch_size", 256, "Test images in the measured batch.")
-flags.DEFINE_list("eps", ["0.005", "0.02", "0.05"], "Perturbation sizes.")
-flags.DEFINE_integer("num_coords", 64, "Kernel coordinates per layer.")
+flags.DEFINE_integer("epochs", 1, "Training epochs.")
+flags.DEFINE_integer("batch_size", 128, "Training images in the measured batch.")
+flags.DEFINE_list("eps", ["0.02", "0.05"], "Perturbation sizes.")
+flags.DEFINE_integer("repeats", 3, "Measured batches (and coordinate samples) per setting.")
+flags.DEFINE_integer("num_coords", 96, "Kernel coordinates per layer.")
 flags.DEFINE_integer("seed", 0, "Seed of the training and of the sampled coordinates.")
 flags.DEFINE_string("output", "benchmarks/results/gradient_mismatch",
                     "Path of the .md, .json and .png files (without suffix).")
 FLAGS = flags.FLAGS
 
 QUANTIZERS = ("ste_sign", "approx_sign", "swish_sign", "ternary_sign")
-LAYERS = ("conv1", "conv2", "conv3")
+LAYERS = ("conv1", "conv2")
 
 
 def build(input_quantizer):
@@ -59,50 +62,62 @@ def train(dataset):
     return model
 
 
+def measure(model, batches, eps):
+    """Mean and standard deviation over the batches of each layer's cosine similarity."""
+    cosines = {layer: [] for layer in LAYERS}
+    for repeat, (images, labels) in enumerate(batches):
+        for row in gradient_mismatch(model, images, labels, eps=eps, layers=list(LAYERS),
+                                     num_coords=FLAGS.num_coords, seed=FLAGS.seed + repeat).rows:
+            cosines[row.layer].append(row.cosine)
+    return {layer: (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+            for layer, values in cosines.items()}
+
+
 def main(argv):
     del argv
     started = time.strftime("%Y-%m-%d")
     dataset = data.load("fashion_mnist", FLAGS.data_dir,
                         max_train_examples=FLAGS.train_examples)
     trained = train(dataset)
-    images, labels = next(iter(dataset.test_dataset(FLAGS.batch_size)))
+    stream = iter(dataset.train_dataset(FLAGS.batch_size, seed=FLAGS.seed + 1, augment=False))
+    batches = [next(stream) for _ in range(FLAGS.repeats)]
     results = []
     for quantizer in QUANTIZERS:
         model = build(quantizer)
         model.set_weights(trained.get_weights())
         for eps in map(float, FLAGS.eps):
-            rows = gradient_mismatch(model, images, labels, eps=eps, layers=list(LAYERS),
-                                     num_coords=FLAGS.num_coords, seed=FLAGS.seed).rows
-            results.append({"quantizer": quantizer, "eps": eps,
-                            "cosine": {row.layer: row.cosine for row in rows}})
-            print(quantizer, eps, {row.layer: round(row.cosine, 3) for row in rows}, flush=True)
+            cosine = measure(model, batches, eps)
+            results.append({"quantizer": quantizer, "eps": eps, "cosine": cosine})
+            print(quantizer, eps, cosine, flush=True)
 
-    header = ["activation", "eps", *LAYERS, "mean of conv1, conv2"]
+    header = ["activation", "eps", *LAYERS, "mean"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for result in results:
         cosine = result["cosine"]
-        mean = statistics.mean(cosine[layer] for layer in ("conv1", "conv2"))
+        mean = statistics.mean(cosine[layer][0] for layer in LAYERS)
         lines.append(f"| {result['quantizer']} | {result['eps']:g} | "
-                     + " | ".join(f"{cosine[layer]:.3f}" for layer in LAYERS)
+                     + " | ".join(f"{cosine[layer][0]:.3f} ± {cosine[layer][1]:.3f}"
+                                  for layer in LAYERS)
                      + f" | {mean:.3f} |")
     table = "\n".join(lines)
-    print(f"\nbnn_small, float weights, Fashion-MNIST, {FLAGS.epochs} epochs on "
-          f"{FLAGS.train_examples} images, CDG over {FLAGS.num_coords} coordinates per layer "
-          f"on {FLAGS.batch_size} test images, {started}\n{table}")
+    print(f"\nbnn_small, float weights, Fashion-MNIST, {FLAGS.epochs} epoch(s) on "
+          f"{FLAGS.train_examples} images; CDG over {FLAGS.num_coords} coordinates per layer, "
+          f"{FLAGS.repeats} batches of {FLAGS.batch_size} training images (mean ± std); "
+          f"{started}\n{table}")
 
     output = pathlib.Path(FLAGS.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.with_suffix(".md").write_text(table + "\n")
     output.with_suffix(".json").write_text(json.dumps(
         {"date": started, "epochs": FLAGS.epochs, "train_examples": FLAGS.train_examples,
-         "batch_size": FLAGS.batch_size, "num_coords": FLAGS.num_coords, "results": results},
-        indent=1))
-    middle = float(FLAGS.eps[len(FLAGS.eps) // 2])
-    chosen = {r["quantizer"]: [r["cosine"][layer] for layer in LAYERS]
-              for r in results if r["eps"] == middle}
+         "batch_size": FLAGS.batch_size, "repeats": FLAGS.repeats,
+         "num_coords": FLAGS.num_coords, "results": results}, indent=1))
+    last = float(FLAGS.eps[-1])
+    chosen = {r["quantizer"]: [r["cosine"][layer][0] for layer in LAYERS]
+              for r in results if r["eps"] == last}
     plots.plot_bars(list(LAYERS), chosen, output.with_suffix(".png"), groups=QUANTIZERS,
                     ylabel="cosine(STE gradient, CDG)",
-                    title=f"Gradient mismatch per activation, eps={middle:g}")
+                    title=f"Gradient mismatch per activation, eps={last:g}")
 
 
 if __name__ == "__main__":
