@@ -19,6 +19,17 @@ def test_single_stage_uses_the_defaults_unless_overridden():
     assert (stage.optimizer, stage.learning_rate) == ("sgd", 0.1)
 
 
+def test_float_twin_trains_the_same_layers_without_quantizers():
+    (stage,) = recipes.get_recipe("float_twin")(request(epochs=7, learning_rate=0.01))
+    assert (stage.epochs, stage.optimizer, stage.learning_rate) == (7, "adam", 0.01)
+    binary = recipes.single_stage(request())[0].build_model(None)
+    twin = stage.build_model(None)
+    assert twin.count_params() == binary.count_params()
+    assert [type(layer).__name__ for layer in twin.layers if "conv" in layer.name][:3] == [
+        "Conv2D", "BatchNormalization", "Conv2D"]
+    assert not any(getattr(layer, "input_quantizer", None) for layer in twin.layers)
+
+
 def test_binaryduo_scales_the_official_schedule_to_the_epochs_asked_for():
     ternary, decoupled = recipes.binaryduo(request(model="bnn_small", epochs=120))
     assert (ternary.name, decoupled.name) == ("ternary", "decoupled")
@@ -68,5 +79,5 @@ def test_default_recipe_follows_the_model_family(model, recipe):
 
 
 def test_unknown_recipe_lists_the_known_ones():
-    with pytest.raises(ValueError, match="known recipes: binaryduo, recu, single"):
+    with pytest.raises(ValueError, match="known recipes: binaryduo, float_twin, recu, single"):
         recipes.get_recipe("recu2")

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import zoo
 from keras_bnn.callbacks import TauScheduler, WeightStats
 from keras_bnn.decoupling import decouple, has_ternary_activations
+from keras_bnn.twin import float_twin
 
 __all__ = ["RECIPES", "RunRequest", "Stage", "default_recipe", "get_recipe", "recipe_names"]
 
@@ -218,7 +219,30 @@ def recu(request):
                   callbacks=callbacks, **{**defaults, **_overrides(request)})]
 
 
-RECIPES = {"binaryduo": binaryduo, "recu": recu, "single": single_stage}
+def float_twin_stage(request):
+    """Train the model's full-precision twin once, as `single_stage` trains the model.
+
+    The twin (`keras_bnn.float_twin`) has the model's layers without their quantizers: the
+    float reference a binary network of the same size is measured against.
+
+    ```python
+    python train.py --model=bnn_vgg_small --recipe=float_twin
+    ```
+
+    # Arguments
+        request: A `RunRequest`.
+
+    # Returns
+        A list with one `Stage`, named "train".
+    """
+    build = _build_from_zoo(request)
+    return [Stage(name="train", epochs=request.epochs,
+                  build_model=lambda previous_model: float_twin(build(previous_model)),
+                  **_overrides(request))]
+
+
+RECIPES = {"binaryduo": binaryduo, "float_twin": float_twin_stage, "recu": recu,
+           "single": single_stage}
 
 
 def default_recipe(model_name):
