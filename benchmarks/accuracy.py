@@ -1,0 +1,120 @@
+"""Do the methods beat the baseline? Test accuracy of each at equal size, over seeds.
+
+    python benchmarks/accuracy.py --data_dir=../shared/datasets/fashion-mnist
+    python benchmarks/accuracy.py --dataset=cifar10 --data_dir=DIR --epochs=4   # the JPEG copy
+
+Trains, with `train.py` (one run folder per method and seed under `--runs_dir`; re-running
+the command resumes or reuses them), VGG-small at `--width_multiplier` as:
+
+- the baseline BNN (`bnn_vgg_small`, Adam + cosine),
+- BinaryDuo (`binaryduo_vgg_small`: ternary stage, decoupling, binary stage; the two stages
+  together take the baseline's epochs, a third of them in stage 2),
+- ReCU with its τ schedule (`recu_vgg_small`, the `recu` recipe),
+- ReCU with τ = 1 (no clamp),
+- the full-precision twin (the baseline's layers without quantizers, `--recipe=float_twin`),
+
+and prints per method the parameters, binary MACs, test accuracy (mean ± std over the
+seeds) and wall time per run; writes the table as Markdown and JSON to `--output`.
+"""
+
+import json
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
+from keras_bnn._keras import keras, lq
+
+flags.DEFINE_string("dataset", "fashion_mnist", "Data set, as train.py --dataset takes it.")
+flags.DEFINE_string("data_dir", None, "Its folder (searched for otherwise).")
+flags.DEFINE_integer("epochs", 2, "Training epochs of every method (BinaryDuo: both stages).")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every method runs once per seed.")
+flags.DEFINE_float("width_multiplier", 0.125, "Width of the VGG-small networks.")
+flags.DEFINE_integer("max_train_examples", None, "Use only this many training images.")
+flags.DEFINE_string("runs_dir", "runs/accuracy", "Where the run folders go.")
+flags.DEFINE_string("output", None, "Path of the .md and .json files, without suffix "
+                    "(default benchmarks/results/accuracy_<dataset>).")
+FLAGS = flags.FLAGS
+
+
+def methods(epochs):
+    """`{method: (folder name, train.py flags)}`; BinaryDuo's stage 2 takes a third."""
+    if epochs < 2:
+        raise app.UsageError("--epochs must be at least 2 (BinaryDuo trains two stages).")
+    stage2 = max(1, round(epochs / 3))
+    return {
+        "baseline BNN": ("baseline", ["--model=bnn_vgg_small", f"--epochs={epochs}"]),
+        "BinaryDuo": ("binaryduo", ["--model=binaryduo_vgg_small",
+                                    f"--epochs={epochs - stage2}", f"--stage2_epochs={stage2}"]),
+        "ReCU (τ schedule)": ("recu", ["--model=recu_vgg_small", f"--epochs={epochs}"]),
+        "ReCU (τ = 1)": ("recu_tau1", ["--model=recu_vgg_small", "--model_option=tau=1.0",
+                                       f"--epochs={epochs}"]),
+        "float twin": ("float_twin", ["--model=bnn_vgg_small", "--recipe=float_twin",
+                                      f"--epochs={epochs}"]),
+    }
+
+
+def run(method_flags, seed, run_dir):
+    """Trains (or resumes, or reuses) one run; returns its metrics.json."""
+    command = [sys.executable, "train.py", *method_flags,
+               f"--model_option=width_multiplier={FLAGS.width_multiplier}",
+               f"--dataset={FLAGS.dataset}", f"--seed={seed}", "--noexport",
+               f"--output_dir={run_dir}"]
+    if FLAGS.data_dir:
+        command.append(f"--data_dir={FLAGS.data_dir}")
+    if FLAGS.max_train_examples:
+        command.append(f"--max_train_examples={FLAGS.max_train_examples}")
+    print(" ".join(command[1:]), flush=True)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def binary_macs(run_dir):
+    model = keras.models.load_model(run_dir / "model.keras", compile=False)
+    return lq.models.ModelProfile(model).op_count("mac", 1)
+
+
+def main(argv):
+    del argv
+    started = time.strftime("%Y-%m-%d")
+    rows = []
+    for method, (folder, method_flags) in methods(FLAGS.epochs).items():
+        run_dirs = [pathlib.Path(FLAGS.runs_dir) / FLAGS.dataset / folder / f"seed{seed}"
+                    for seed in FLAGS.seeds]
+        runs = [(run_dir, run(method_flags, seed, run_dir))
+                for seed, run_dir in zip(FLAGS.seeds, run_dirs)]
+        accuracies = [metrics["test_accuracy"] for _, metrics in runs]
+        rows.append({
+            "method": method, "flags": method_flags, "parameters": runs[0][1]["parameters"],
+            "binary_macs": binary_macs(runs[0][0]), "accuracies": accuracies,
+            "mean": statistics.mean(accuracies),
+            "std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+            "wall_seconds": statistics.mean(m["wall_seconds"] for _, m in runs),
+            "data_source": runs[0][1]["data_source"],
+        })
+        print(f"{method}: {rows[-1]['mean']:.4f} ± {rows[-1]['std']:.4f}", flush=True)
+
+    header = ["method", "parameters", "binary MACs", "test accuracy (mean ± std)",
+              "minutes per run"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += [f"| {r['method']} | {r['parameters']:,} | {r['binary_macs'] / 1e6:.2f} M | "
+              f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f} % | {r['wall_seconds'] / 60:.1f} |"
+              for r in rows]
+    table = "\n".join(lines)
+    print(f"\n{FLAGS.dataset} ({rows[0]['data_source']}), VGG-small x{FLAGS.width_multiplier}, "
+          f"{FLAGS.epochs} epochs, seeds {','.join(FLAGS.seeds)}, {started}\n{table}")
+    output = pathlib.Path(FLAGS.output or f"benchmarks/results/accuracy_{FLAGS.dataset}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".md").write_text(table + "\n")
+    output.with_suffix(".json").write_text(json.dumps(
+        {"date": started, "dataset": FLAGS.dataset, "epochs": FLAGS.epochs,
+         "width_multiplier": FLAGS.width_multiplier, "seeds": FLAGS.seeds, "rows": rows},
+        indent=1))
+
+
+if __name__ == "__main__":
+    app.run(main)
