@@ -40,9 +40,9 @@ FLAGS = flags.FLAGS
 
 
 def build(name, input_size):
-    options = {"stage": "decoupled"} if name.startswith("binaryduo_") else {}
     channels = zoo.DEFAULTS[name]["input_shape"][-1]
-    return zoo.get_model(name, input_shape=(input_size, input_size, channels), **options)
+    return zoo.get_model(name, input_shape=(input_size, input_size, channels),
+                         **zoo.deployed_options(name))
 
 
 def measure(name):

@@ -110,8 +110,9 @@ def _download(url, file, timeout, target):
                 file.write(chunk)
                 received += len(chunk)
     except urllib.error.HTTPError as error:
-        raise DownloadError(f"The server answered {url} with HTTP {error.code} {error.reason}: "
-                            "the URL is wrong or the file has moved. Nothing was cached.") from error
+        raise DownloadError(f"The server answered {url} with HTTP {error.code} "
+                            f"{error.reason}: the URL is wrong or the file has moved. Nothing "
+                            "was cached.") from error
     except (OSError, ValueError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", error)
         raise DownloadError(

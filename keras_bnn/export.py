@@ -20,7 +20,6 @@ import argparse
 import collections
 import dataclasses
 import math
-import os
 import pathlib
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 
 from keras_bnn._keras import all_layers, keras, lq, tf
 from keras_bnn.decoupling import has_ternary_activations
+from keras_bnn.training import write_bytes_atomically
 
 __all__ = ["DEFAULT_KERNEL", "ExportError", "ExportResult", "KERNELS", "TOLERANCE", "binary_convs",
            "convert", "inference_function", "lce_flatbuffer", "lce_interpreter", "op_histogram"]
@@ -156,13 +156,13 @@ def binary_convs(model):
             and one_bit(layer.input_quantizer) and one_bit(layer.kernel_quantizer)]
 
 
-def _not_converted(layers, flatbuffer):
-    """The layers of `layers` without an `LceBconv2d` of their shape in the flatbuffer.
+def _not_converted(layers, operators):
+    """The layers of `layers` without an `LceBconv2d` of their shape among `operators`
+    (as `_operators` yields them).
 
     An `LceBconv2d` filter is bit-packed: (filters, kh, kw, ceil(in_channels / 32)).
     """
-    available = collections.Counter(shape for name, shape in _operators(flatbuffer)
-                                    if name == "LceBconv2d")
+    available = collections.Counter(shape for name, shape in operators if name == "LceBconv2d")
     missing = []
     for layer in layers:
         shape = (layer.filters, *layer.kernel_size, math.ceil(layer.input_shape[-1] / 32))
@@ -237,18 +237,6 @@ def _sample_inputs(model, sample_inputs):
     return np.random.default_rng(0).normal(size=(4, *shape)).astype(np.float32)
 
 
-def _write_atomically(path, data):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".tmp-{path.name}")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
-
-
 def convert(model, path=None, *, verify=True, sample_inputs=None, strict=True,
             tolerance=TOLERANCE):
     """Converts a Keras model with Larq Compute Engine, checks it, and writes it.
@@ -280,10 +268,12 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, strict=True,
             "binary activations."
         )
     flatbuffer = lce_flatbuffer(model)
+    operators = list(_operators(flatbuffer))
     convs = binary_convs(model)
-    result = ExportResult(flatbuffer=flatbuffer, ops=op_histogram(flatbuffer),
+    result = ExportResult(flatbuffer=flatbuffer,
+                          ops=collections.Counter(name for name, _ in operators),
                           binary_convs=[layer.name for layer in convs],
-                          not_converted=_not_converted(convs, flatbuffer),
+                          not_converted=_not_converted(convs, operators),
                           size_bytes=len(flatbuffer))
     if strict and result.not_converted:
         raise ExportError(
@@ -307,7 +297,7 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, strict=True,
                 "written."
             )
     if path is not None:
-        result.path = _write_atomically(path, flatbuffer)
+        result.path = write_bytes_atomically(path, flatbuffer)
     return result
 
 

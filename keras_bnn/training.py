@@ -26,7 +26,7 @@ import tempfile
 from keras_bnn._keras import keras, tf
 
 __all__ = ["fit_resumable", "is_chief", "load_history", "mirrored_strategy",
-           "write_json_atomically"]
+           "write_bytes_atomically", "write_json_atomically"]
 
 _HISTORY_FILE = "history.json"
 
@@ -65,12 +65,23 @@ def is_chief(strategy=None):
     )
 
 
-def write_json_atomically(path, payload):
-    """Writes JSON to `path` through a temporary file, so readers never see half a file."""
+def write_bytes_atomically(path, data):
+    """Writes `data` to `path` through a temporary file, so readers never see half a file
+    and a failed write leaves none; creates the folder. Returns the path."""
     path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2, default=float) + "\n")
-    os.replace(temporary, path)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def write_json_atomically(path, payload):
+    """Writes JSON to `path` as `write_bytes_atomically` does."""
+    write_bytes_atomically(path, (json.dumps(payload, indent=2, default=float) + "\n").encode())
 
 
 def load_history(checkpoint_dir):

@@ -26,8 +26,7 @@ def build_for_export(name):
     trained network.
     """
     shape = SMALL_INPUT.get(name.split("_", 1)[1])
-    options = {"stage": "decoupled"} if name.startswith("binaryduo_") else {}
-    model = zoo.get_model(name, input_shape=shape, **options)
+    model = zoo.get_model(name, input_shape=shape, **zoo.deployed_options(name))
     rng = np.random.default_rng(0)
     for layer in all_layers(model):
         if isinstance(layer, tf.keras.layers.BatchNormalization):

@@ -69,6 +69,12 @@ def list_models():
     return sorted(MODELS)
 
 
+def deployed_options(name):
+    """The builder options of `name`'s deployable form: BinaryDuo's networks decoupled
+    (Larq Compute Engine cannot run their ternary activations), the others as they are."""
+    return {"stage": "decoupled"} if name.startswith("binaryduo_") else {}
+
+
 def parse_options(pairs):
     """Builder options from `name=value` texts: `["width=45", "stem=cifar"]` ->
     `{"width": 45, "stem": "cifar"}` (values are Python literals, else strings).

@@ -6,10 +6,10 @@
 
 `list` prints, per model at its default input shape, the parameters, the binary
 multiply-accumulates and the model size with 1-bit binary weights (as `lq.models.summary`
-counts them), then the registered weights: each configuration's size and test accuracy. `register` copies the
-model of a finished `train.py` run into `zoo/pretrained/` as a weights file of the zoo model
-(its options from the run's metrics.json, plus `--option`), and records its SHA-256, test
-accuracy, data source and command in the registry.
+counts them), then the registered weights: each configuration's size and test accuracy.
+`register` copies the model of a finished `train.py` run into `zoo/pretrained/` as a
+weights file of the zoo model (its options from the run's metrics.json, plus `--option`),
+and records its SHA-256, test accuracy, data source and command in the registry.
 """
 
 import argparse
@@ -32,9 +32,9 @@ def _profile_cells(model):
 
 def model_row(name):
     """`name` at its defaults (BinaryDuo's decoupled), and its registered weights' keys."""
-    options = {"stage": "decoupled"} if name.startswith("binaryduo_") else {}
     keys = ", ".join(entry.key for entry in zoo.weights.entries(name))
-    return [name, *_profile_cells(zoo.get_model(name, **options)), keys or "-"]
+    return [name, *_profile_cells(zoo.get_model(name, **zoo.deployed_options(name))),
+            keys or "-"]
 
 
 def weights_row(entry):
