@@ -231,7 +231,9 @@ def _decouple_graph(model, threshold):
         count += 1
         t = layer.input_quantizer.threshold if threshold is None else threshold
         (source,) = entry["inbound_nodes"][0]
-        producer = model.get_layer(source[0]) if source[0] in position else None
+        # A renamed source is a new layer (the Scale after another decoupled conv).
+        unchanged = source[0] == original["inbound_nodes"][0][0][0]
+        producer = model.get_layer(source[0]) if unchanged and source[0] in position else None
         if (producer is not None and _is_plain_batch_norm(producer)
                 and _feeds_only(consumers, original["inbound_nodes"][0][0], layer.name)
                 and producer.name not in weights):

@@ -90,6 +90,19 @@ def test_activation_fed_by_a_residual_sum_gets_a_decoupled_activation_layer(cifa
     assert_same_function(ternary, decoupled, cifar_images[:8])
 
 
+def test_ternary_conv_reading_another_decoupled_conv_directly():
+    """The second conv's input is the first one's new Scale layer, not an original layer."""
+    conv = dict(padding="same", pad_values=1.0, input_quantizer="ternary_sign",
+                kernel_quantizer="ste_sign", kernel_constraint="weight_clip")
+    inputs = tf.keras.Input((6, 6, 4))
+    x = lq.layers.QuantConv2D(8, 3, **conv)(tf.keras.layers.BatchNormalization()(inputs))
+    ternary = tf.keras.Model(inputs, lq.layers.QuantConv2D(4, 3, **conv)(x))
+    decoupled = keras_bnn.decouple(ternary)
+    assert len(layers_of(decoupled, DecoupledActivation)) == 1  # before the second conv
+    images = np.random.default_rng(0).normal(size=(4, 6, 6, 4)).astype(np.float32)
+    assert_same_function(ternary, decoupled, images)
+
+
 def test_sequential_and_nested_models_with_dense_layers_and_activations():
     block = tf.keras.Sequential([
         tf.keras.Input((6, 6, 4)),
