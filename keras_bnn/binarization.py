@@ -11,8 +11,9 @@ mistakes that hand-written conversions make are fixed on the way:
   nonlinearity); the activation stays for its other readers (a residual shortcut, say),
   the layers in between are duplicated if others read them, and an activation fused into
   a layer (`Conv2D(activation="relu")`) is split out into an `Activation` layer first.
-  Where the input is a merge of non-negative tensors (`Add` of two ReLU outputs), a new
-  `BatchNormalization` before the binary layer centres it (with batch statistics in
+  Where the input is a merge of non-negative tensors (`Add` of two ReLU outputs) or a
+  nested model's non-negative output, a new `BatchNormalization` before the binary layer
+  centres it (with batch statistics in
   training; its moving statistics follow).
 - **Padding.** Binary convs pad with +1 (`pad_values=1.0`), which Larq Compute Engine
   packs and BinaryDuo's decoupling needs; zeros would binarize to +1 in training anyway.
@@ -364,6 +365,10 @@ def _is_non_negative(entries, name):
         return False
     if _non_negative_activation(entry):
         return True
+    if "output_layers" in entry["config"]:  # a nested functional model: what it outputs
+        inner = _index(entry["config"])
+        return all(_is_non_negative(inner, output[0])
+                   for output in entry["config"]["output_layers"])
     sources = [source[0] for node in entry["inbound_nodes"] for source in node]
     if _class_of(entry) in _SIGN_KEEPING and len(sources) == 1:
         return _is_non_negative(entries, sources[0])
@@ -401,8 +406,9 @@ def _centre(config, source, change):
     norm = keras.layers.BatchNormalization(name=f"{change.layer}_input_bn")
     position = config["layers"].index(_index(config)[change.layer])
     config["layers"].insert(position, _entry(norm, [source]))
-    change.notes.append(f"read {source[0]!r}, a merge of non-negative tensors (all +1 once "
-                        f"binarized); a new BatchNormalization {norm.name!r} centres it")
+    change.notes.append(f"read {source[0]!r}, non-negative (a merge of such tensors, or a "
+                        f"nested model's output; all +1 once binarized); a new "
+                        f"BatchNormalization {norm.name!r} centres it")
     source[:3] = [norm.name, 0, 0]
 
 

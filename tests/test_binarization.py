@@ -61,9 +61,9 @@ def binary_layers(model):
 
 
 def quantizer_inputs(model, images):
-    """The input each binary layer's quantizer sees in training, by layer name (a centring
-    BatchNorm that binarize() inserts centres with batch statistics)."""
-    binary = binary_layers(model)
+    """The input each binary layer of `model` (not of nested models) sees in training, by
+    layer name (a centring BatchNorm that binarize() inserts uses batch statistics)."""
+    binary = [layer for layer in model.layers if hasattr(layer, "input_quantizer")]
     probe = keras.Model(model.inputs, [layer.input for layer in binary])
     outputs = probe(images, training=True)
     return dict(zip([layer.name for layer in binary], outputs if len(binary) > 1 else [outputs]))
@@ -139,6 +139,24 @@ def test_a_merge_of_relu_outputs_gets_a_batch_norm_before_the_binary_conv():
     binary = binarize(model, "bnn", keep_full_precision=["a", "head"])
     assert binary.get_layer("c").input.node.layer.name == "c_input_bn"
     assert isinstance(binary.get_layer("c_input_bn"), layers.BatchNormalization)
+
+
+def test_nested_blocks_are_binarized_inside_and_their_relu_output_centred():
+    block = keras.Sequential([keras.Input((8, 8, 8)), layers.Conv2D(8, 3, padding="same"),
+                              layers.BatchNormalization(), layers.ReLU()], name="block")
+    inputs = keras.Input((8, 8, 3))
+    x = block(layers.Conv2D(8, 3, padding="same", name="stem")(inputs))
+    x = layers.Conv2D(8, 3, padding="same", name="after_block")(x)
+    model = keras.Model(inputs, layers.Dense(2, name="head")(layers.Flatten()(x)))
+    binary = binarize(model, "bnn")
+    inner = binary.get_layer("block")
+    assert [type(layer).__name__ for layer in inner.layers][1] == "QuantConv2D"
+    assert binary.get_layer("after_block").input.node.layer.name == "after_block_input_bn"
+    for name, inputs in quantizer_inputs(binary, random_images(model)).items():
+        assert (np.asarray(inputs) < 0).any(), name
+    np.testing.assert_array_equal(inner.layers[1].kernel.numpy(),
+                                  block.layers[0].kernel.numpy() /
+                                  max(1.0, np.max(np.abs(block.layers[0].kernel.numpy()))))
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
