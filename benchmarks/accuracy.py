@@ -98,20 +98,28 @@ def main(argv):
         })
         print(f"{method}: {rows[-1]['mean']:.4f} ± {rows[-1]['std']:.4f}", flush=True)
 
+    baseline = rows[0]["mean"]
     header = ["method", "parameters", "binary MACs", "test accuracy (mean ± std)",
-              "minutes per run"]
+              "vs baseline (points)", "minutes per run"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += [f"| {r['method']} | {r['parameters']:,} | {r['binary_macs'] / 1e6:.2f} M | "
-              f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f} % | {r['wall_seconds'] / 60:.1f} |"
+              f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f} % | "
+              f"{100 * (r['mean'] - baseline):+.2f} | {r['wall_seconds'] / 60:.1f} |"
               for r in rows]
+    command = " ".join(["python", "benchmarks/accuracy.py", *sys.argv[1:]])
+    budget = f"{FLAGS.epochs} epochs" + (f" on {FLAGS.max_train_examples:,} training images"
+                                         if FLAGS.max_train_examples else "")
+    caption = (f"{FLAGS.dataset} ({rows[0]['data_source']}), VGG-small "
+               f"x{FLAGS.width_multiplier}, {budget}, seeds {','.join(FLAGS.seeds)}, "
+               f"{started}: `{command}`")
     table = "\n".join(lines)
-    print(f"\n{FLAGS.dataset} ({rows[0]['data_source']}), VGG-small x{FLAGS.width_multiplier}, "
-          f"{FLAGS.epochs} epochs, seeds {','.join(FLAGS.seeds)}, {started}\n{table}")
+    print(f"\n{caption}\n{table}")
     output = pathlib.Path(FLAGS.output or f"benchmarks/results/accuracy_{FLAGS.dataset}")
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".md").write_text(table + "\n")
+    output.with_suffix(".md").write_text(f"{caption}\n\n{table}\n")
     output.with_suffix(".json").write_text(json.dumps(
-        {"date": started, "dataset": FLAGS.dataset, "epochs": FLAGS.epochs,
+        {"date": started, "command": command, "dataset": FLAGS.dataset, "epochs": FLAGS.epochs,
+         "max_train_examples": FLAGS.max_train_examples,
          "width_multiplier": FLAGS.width_multiplier, "seeds": FLAGS.seeds, "rows": rows},
         indent=1))
 

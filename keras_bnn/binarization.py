@@ -45,7 +45,6 @@ Recipes (`RECIPES`):
   ([BinaryDuo, ICLR 2020](https://arxiv.org/abs/2002.06517)).
 """
 
-import collections
 import dataclasses
 
 import numpy as np
