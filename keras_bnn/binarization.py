@@ -49,7 +49,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_bnn._keras import keras, lq
+from keras_bnn._keras import all_layers, keras, lq
 from keras_bnn.decoupling import _as_functional, _entry
 from keras_bnn.layers import ReCUConv2D
 from keras_bnn.quantizers import check_tau
@@ -156,7 +156,7 @@ def binarize(model, recipe="bnn", *, keep_full_precision="first_last", copy_weig
     """
     recipe = _recipe(recipe, overrides)
     functional = _as_functional(model)
-    candidates = [layer for layer in _walk(functional) if _is_candidate(layer)]
+    candidates = [layer for layer in all_layers(functional) if _is_candidate(layer)]
     keep = _names_to_keep(keep_full_precision, candidates, functional)
     changes = []
     binary, bias_folds = _binarize_graph(functional, recipe, keep, changes)
@@ -194,15 +194,6 @@ def _recipe(recipe, overrides):
     return dataclasses.replace(recipe, **overrides)
 
 
-def _walk(model):
-    """Every layer of `model`, nested models' layers in their place, in graph order."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _walk(layer)
-        else:
-            yield layer
-
-
 def _is_candidate(layer):
     """A layer binarize() decides about: a Dense or any float Keras conv."""
     return type(layer) is keras.layers.Dense or (isinstance(layer, _BASE_CONV)
@@ -218,7 +209,7 @@ def _names_to_keep(keep_full_precision, candidates, model):
     if isinstance(keep_full_precision, str):
         raise ValueError(f"keep_full_precision must be 'first_last', 'none' or a list of layer "
                          f"names, got {keep_full_precision!r}.")
-    unknown = set(keep_full_precision) - {layer.name for layer in _walk(model)}
+    unknown = set(keep_full_precision) - {layer.name for layer in all_layers(model)}
     if unknown:
         raise ValueError(f"keep_full_precision names layers that {model.name!r} does not "
                          f"have: {sorted(unknown)}; its Conv2D/Dense layers are {names}.")
@@ -253,7 +244,6 @@ def _bias_foldable(layer, readers):
 def _binary_layer(layer, recipe):
     """The binary version of a Conv2D or Dense layer, built from its config."""
     config = layer.get_config()
-    is_conv = isinstance(layer, keras.layers.Conv2D)
     if recipe.tau is not None:
         options = {key: config[key] for key in ("strides", "padding", "dilation_rate",
                                                  "kernel_initializer", "kernel_regularizer",
@@ -263,7 +253,7 @@ def _binary_layer(layer, recipe):
     quantizers = dict(input_quantizer=recipe.input_quantizer,
                       kernel_quantizer=recipe.kernel_quantizer,
                       kernel_constraint=recipe.kernel_constraint)
-    if is_conv:
+    if isinstance(layer, keras.layers.Conv2D):
         quantizers["pad_values"] = 1.0
     return _CONVERTIBLE[type(layer)](**{**config, **quantizers})
 
@@ -346,9 +336,9 @@ def _redirect(config, old, new):
 def _non_negative_activation(entry):
     """The name of the non-negative activation `entry` ends in, or None."""
     config = entry["config"]
-    if entry["class_name"] == "ReLU":
-        return "relu" if not config.get("negative_slope") and not config.get("threshold") \
-            else None
+    if entry["class_name"] == "ReLU":  # ReLU6 too; a negative slope or threshold: not >= 0
+        negative = config.get("negative_slope") or (config.get("threshold") or 0) < 0
+        return None if negative else "relu"
     if entry["class_name"] == "Softmax":
         return "softmax"
     activation = config.get("activation")
