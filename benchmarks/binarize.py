@@ -41,7 +41,7 @@ def float_cnn(input_shape, num_classes):
     """A float CNN as users write them: every conv followed by BatchNorm and ReLU."""
     inputs = keras.Input(input_shape)
     x = inputs
-    for block, filters in enumerate((32, 64, 128, 128)):
+    for block, filters in enumerate((16, 32, 64, 64)):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
                                 name=f"conv{block}")(x)
         x = keras.layers.BatchNormalization(name=f"conv{block}_bn")(x)
