@@ -16,6 +16,10 @@ into 2C binary-ready channels, with one of two layers:
 and `Scale` keeps the following binary conv's output equal to the ternary one (a
 constant factor that Larq Compute Engine folds into its binary convolution).
 
+Real-to-Binary's binary convs scale their outputs: the strong baseline by a learned
+`LearnedRescaling` (factors per output channel, row and column), the full method by the
+data-driven `DataDrivenGate` computed from the block's real-valued input.
+
 ```python
 x = keras_bnn.layers.DecoupledActivation(threshold=0.5)(x)        # C -> 2C channels
 x = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0,
@@ -28,8 +32,8 @@ x = keras_bnn.layers.Scale(0.5)(x)
 from keras_bnn._keras import all_layers, keras, lq, register_serializable, tf
 from keras_bnn.quantizers import ReCU, check_tau
 
-__all__ = ["DecoupledActivation", "DuplicateChannels", "HardTanh", "PadChannels", "ReCUConv2D",
-           "Scale", "recu_layers"]
+__all__ = ["DataDrivenGate", "DecoupledActivation", "DuplicateChannels", "HardTanh",
+           "LearnedRescaling", "PadChannels", "ReCUConv2D", "Scale", "recu_layers"]
 
 
 @register_serializable()
@@ -122,6 +126,94 @@ class Scale(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+@register_serializable()
+class LearnedRescaling(keras.layers.Layer):
+    r"""Scales a conv output by learned factors per channel, row and column.
+
+    \\( y_{hwc} = x_{hwc} \, \alpha_c \beta_h \gamma_w \\): the rank-one rescaling
+    \\( \Gamma = \alpha \otimes \beta \otimes \gamma \\) of XNOR-Net++, which
+    Real-to-Binary's strong baseline puts after every binary conv. All factors start at 1.
+    In a Larq Compute Engine export the channel factors fold into the binary conv and the
+    row and column factors run as one float multiply-add.
+
+    ```python
+    y = LearnedRescaling()(lq.layers.QuantConv2D(64, 3, ...)(x))
+    ```
+
+    # References
+        - [XNOR-Net++: Improved Binary Neural Networks](https://arxiv.org/abs/1909.13863)
+        - [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), Section 4.1.
+    """
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or None in input_shape[1:]:
+            raise ValueError(f"LearnedRescaling needs a (batch, H, W, C) input of known size, "
+                             f"got {tuple(input_shape)}.")
+        _, height, width, channels = input_shape
+        self.channel_scale = self.add_weight("channel_scale", (channels,), initializer="ones")
+        self.row_scale = self.add_weight("row_scale", (height, 1, 1), initializer="ones")
+        self.column_scale = self.add_weight("column_scale", (width, 1), initializer="ones")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        scaled = inputs * self.channel_scale
+        # Written as x + x * (s - 1): LCE's converter would fold a plain x * s into the
+        # binary conv's per-channel multiplier, whose kernel then refuses the (H, W, 1) shape.
+        return scaled + scaled * (self.row_scale * self.column_scale - 1.0)
+
+
+@register_serializable()
+class DataDrivenGate(keras.layers.Layer):
+    r"""Real-to-Binary's data-driven channel rescaling of a binary conv's output.
+
+    Called on `[x_real, y]`: \\( G = \sigma(W_2 \, \mathrm{ReLU}(W_1 \,
+    \mathrm{GAP}(x_{real}))) \\), one factor per sample and output channel computed from
+    the real-valued input of the block, and returns `y * G`. `W1` reduces the input channels
+    by `reduction` (8 in the paper), `W2` maps them to `y`'s channels; no biases. In a Larq
+    Compute Engine export the gate runs in float beside the binary conv.
+
+    ```python
+    y = lq.layers.QuantConv2D(64, 3, ...)(x_real)
+    y = DataDrivenGate()([x_real, y])
+    ```
+
+    # Arguments
+        reduction: How much narrower the hidden layer is than `x_real`.
+
+    # References
+        - [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), Section 4.3 (Eq. 6).
+    """
+
+    def __init__(self, reduction=8, **kwargs):
+        if reduction < 1:
+            raise ValueError(f"DataDrivenGate needs reduction >= 1, got {reduction}.")
+        super().__init__(**kwargs)
+        self.reduction = reduction
+
+    def build(self, input_shape):
+        real_shape, output_shape = input_shape
+        hidden = max(1, real_shape[-1] // self.reduction)
+        self.squeeze = self.add_weight("squeeze", (real_shape[-1], hidden),
+                                       initializer="glorot_uniform")
+        self.excite = self.add_weight("excite", (hidden, output_shape[-1]),
+                                      initializer="glorot_uniform")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        real, outputs = inputs
+        pooled = tf.reduce_mean(real, axis=[1, 2])
+        gate = tf.sigmoid(tf.nn.relu(pooled @ self.squeeze) @ self.excite)
+        return outputs * gate[:, None, None, :]
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape(input_shape[1])
+
+    def get_config(self):
+        return {**super().get_config(), "reduction": self.reduction}
 
 
 @register_serializable()
