@@ -1,4 +1,5 @@
-"""Real-to-Binary's distillation losses: attention matching and logit matching.
+"""Real-to-Binary's distillation: attention matching and logit matching, and `Distiller`,
+which trains a student against a frozen teacher with `model.fit`.
 
 A binary student learns from a real-valued (or less binary) teacher by matching, at the
 end of every block, where in the image its activations are strong (attention maps), and
@@ -16,9 +17,10 @@ References:
 - Attention maps: [Paying More Attention to Attention](https://arxiv.org/abs/1612.03928).
 """
 
-from keras_bnn._keras import tf
+from keras_bnn._keras import keras, tf
 
-__all__ = ["attention_map", "attention_matching_loss", "logit_distillation_loss"]
+__all__ = ["Distiller", "attention_map", "attention_matching_loss",
+           "logit_distillation_loss"]
 
 
 def attention_map(activations):
@@ -90,3 +92,83 @@ def logit_distillation_loss(student_logits, teacher_logits, temperature=1.0):
     teacher_log = tf.nn.log_softmax(teacher_logits / temperature)
     divergence = tf.reduce_sum(teacher * (teacher_log - student_log), axis=-1)
     return temperature ** 2 * tf.reduce_mean(divergence)
+
+
+class Distiller(keras.Model):
+    """A student trained by `model.fit` to match a frozen teacher, Real-to-Binary style.
+
+    The loss of a step is the compiled loss on the labels (the student's own task loss),
+    plus `attention_weight` times the attention matching loss between the outputs of the
+    paired layers, plus `distillation_weight` times the logit distillation loss between the
+    two models' outputs (logits). Inference, evaluation and saving are the student's:
+    save `distiller.student`.
+
+    ```python
+    distiller = Distiller(student, teacher, [("block1_out", "block1_out"), ...],
+                          attention_weight=1.0, distillation_weight=1.0)
+    distiller.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+    distiller.fit(train_data, epochs=...)
+    distiller.student.save("student.keras")
+    ```
+
+    # Arguments
+        student: The model being trained (functional, outputs logits).
+        teacher: A trained model with the same inputs; it is not trained.
+        layer_pairs: `(student layer name, teacher layer name)` pairs whose outputs
+            (batch, H, W, C) are matched by attention.
+        attention_weight: Weight of the attention matching loss (β in the paper).
+        distillation_weight: Weight of the logit distillation loss.
+        temperature: Temperature of the logit distillation.
+
+    # Raises
+        ValueError: for a layer name that the student or the teacher does not have.
+    """
+
+    def __init__(self, student, teacher, layer_pairs=(), *, attention_weight=1.0,
+                 distillation_weight=1.0, temperature=1.0, **kwargs):
+        super().__init__(name=kwargs.pop("name", f"{student.name}_distiller"), **kwargs)
+        self.student, self.teacher = student, teacher
+        self.teacher.trainable = False
+        self.attention_weight = attention_weight
+        self.distillation_weight = distillation_weight
+        self.temperature = temperature
+        self._student_taps = _taps(student, [s for s, _ in layer_pairs], "student")
+        self._teacher_taps = _taps(teacher, [t for _, t in layer_pairs], "teacher")
+
+    def call(self, inputs, training=None):
+        return self.student(inputs, training=training)
+
+    def train_step(self, data):
+        images, labels = data[:2]
+        teacher_maps, teacher_logits = self._teacher_taps(images, training=False)
+        with tf.GradientTape() as tape:
+            student_maps, logits = self._student_taps(images, training=True)
+            task = self.compute_loss(images, labels, logits)
+            attention = (attention_matching_loss(student_maps, teacher_maps)
+                         if student_maps else tf.constant(0.0))
+            distillation = logit_distillation_loss(logits, teacher_logits, self.temperature)
+            loss = task + self.attention_weight * attention + \
+                self.distillation_weight * distillation
+        variables = self.student.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        results = self.compute_metrics(images, labels, logits, None)
+        return {**results, "loss": loss, "attention_loss": attention,
+                "distillation_loss": distillation}
+
+
+def _taps(model, names, role):
+    """A function `images, training -> ([outputs of the named layers], model output)`."""
+    missing = [name for name in names if name not in {layer.name for layer in model.layers}]
+    if missing:
+        raise ValueError(f"The {role} {model.name!r} has no layers {missing}; name layers "
+                         f"of its top level.")
+    tapped = keras.Model(model.inputs, [model.get_layer(name).output for name in names]
+                         + [model.output])
+
+    def run(images, training):
+        outputs = tapped(images, training=training)
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        return outputs[:-1], outputs[-1]
+
+    return run

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from keras_bnn import export
-from keras_bnn.distillation import attention_matching_loss, logit_distillation_loss
+from keras_bnn.distillation import (Distiller, attention_matching_loss,
+                                    logit_distillation_loss)
 from keras_bnn.layers import DataDrivenGate, LearnedRescaling
 
 RNG = np.random.default_rng(0)
@@ -141,3 +142,54 @@ def test_gated_binary_conv_saves_and_exports_with_the_gate_in_float(tmp_path):
     result = export.convert(model, sample_inputs=images)  # strict and verified
     assert result.ops["LceBconv2d"] == 1
     assert result.ops["LOGISTIC"] == 1  # the gate's sigmoid, in float
+
+
+def small_net(name, input_quantizer=None, normalize=True):
+    inputs = tf.keras.Input((8, 8, 3))
+    x = tf.keras.layers.Conv2D(8, 3, padding="same", name="stem")(inputs)
+    block_end = (tf.keras.layers.BatchNormalization(name="block1") if normalize
+                 else tf.keras.layers.Activation("linear", name="block1"))
+    x = block_end(lq.layers.QuantConv2D(8, 3, padding="same", pad_values=1.0,
+                                        input_quantizer=input_quantizer, name="conv")(x))
+    x = tf.keras.layers.GlobalAveragePooling2D()(x)
+    return tf.keras.Model(inputs, tf.keras.layers.Dense(4, name="logits")(x), name=name)
+
+
+def compiled(distiller):
+    distiller.compile(tf.keras.optimizers.Adam(1e-2),
+                      tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+    return distiller
+
+
+def test_distiller_trains_the_student_only_and_pulls_it_towards_the_teacher():
+    teacher = small_net("teacher")
+    student = small_net("student", input_quantizer="ste_sign")
+    images = RNG.normal(size=(32, 8, 8, 3)).astype(np.float32)
+    labels = np.arange(32) % 4
+    teacher_weights = [w.copy() for w in teacher.get_weights()]
+    distiller = compiled(Distiller(student, teacher, [("block1", "block1")],
+                                   attention_weight=10.0, distillation_weight=1.0))
+    history = distiller.fit(images, labels, batch_size=32, epochs=30, verbose=0).history
+    assert history["attention_loss"][-1] < 0.5 * history["attention_loss"][0]
+    assert history["distillation_loss"][-1] < history["distillation_loss"][0]
+    assert "accuracy" in history
+    for before, after in zip(teacher_weights, teacher.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    np.testing.assert_allclose(distiller.predict(images, verbose=0),
+                               student.predict(images, verbose=0), rtol=1e-6)
+
+
+def test_distiller_of_a_student_equal_to_its_teacher_has_zero_distillation_losses():
+    teacher = small_net("teacher", normalize=False)  # no BatchNorm: no training-mode change
+    student = tf.keras.models.clone_model(teacher)
+    student.set_weights(teacher.get_weights())
+    images = RNG.normal(size=(8, 8, 8, 3)).astype(np.float32)
+    distiller = compiled(Distiller(student, teacher, [("block1", "block1"), ("stem", "stem")]))
+    logs = distiller.train_on_batch(images, np.arange(8) % 4, return_dict=True)
+    assert logs["attention_loss"] < 1e-4 and abs(logs["distillation_loss"]) < 1e-6
+
+
+def test_distiller_refuses_a_layer_it_cannot_find():
+    with pytest.raises(ValueError, match=r"has no layers \['nope'\]"):
+        Distiller(small_net("s"), small_net("t"), [("block1", "nope")])
