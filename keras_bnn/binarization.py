@@ -13,8 +13,7 @@ mistakes that hand-written conversions make are fixed on the way:
   a layer (`Conv2D(activation="relu")`) is split out into an `Activation` layer first.
   Where the input is a merge of non-negative tensors (`Add` of two ReLU outputs) or a
   nested model's non-negative output, a new `BatchNormalization` before the binary layer
-  centres it (with batch statistics in
-  training; its moving statistics follow).
+  centres it (with batch statistics in training; its moving statistics follow).
 - **Padding.** Binary convs pad with +1 (`pad_values=1.0`), which Larq Compute Engine
   packs and BinaryDuo's decoupling needs; zeros would binarize to +1 in training anyway.
 - **First and last layers** stay full precision (`keep_full_precision="first_last"`), as
@@ -449,8 +448,9 @@ def _copy_weights(original, binary, recipe, bias_folds):
             _copy_weights(_as_functional(source), layer, recipe, bias_folds)
         elif hasattr(layer, "input_quantizer") and not hasattr(source, "input_quantizer"):
             kernel = source.kernel.numpy()
-            if clip_value is not None:
-                kernel = kernel * min(1.0, clip_value / float(np.max(np.abs(kernel))))
+            peak = float(np.max(np.abs(kernel)))
+            if clip_value is not None and peak > clip_value:
+                kernel = kernel * (clip_value / peak)
             layer.kernel.assign(kernel)
             if source.use_bias and recipe.tau is None:
                 layer.bias.assign(source.bias)
