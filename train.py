@@ -253,6 +253,10 @@ def train(arguments):
     strategy = make_strategy(FLAGS.strategy)
     chief = training.is_chief(strategy)
     output_dir = resolve_output_dir(arguments)
+    # A finished run that is run again only reloads and re-evaluates: keep its training time.
+    finished = output_dir / METRICS_FILE
+    trained_seconds = json.loads(finished.read_text())["wall_seconds"] if finished.exists() \
+        else None
     model_options = {name: FLAGS[name].value for name in ("input_quantizer", "kernel_quantizer")
                      if FLAGS[name].value is not None}
     try:
@@ -322,7 +326,7 @@ def train(arguments):
         "epochs": sum(stage.epochs for stage in stages),
         "stages": stage_results,
         "parameters": model.count_params(),
-        "wall_seconds": round(time.perf_counter() - started, 1),
+        "wall_seconds": trained_seconds or round(time.perf_counter() - started, 1),
         "command": command,
     }
     if FLAGS.export:

@@ -59,6 +59,12 @@ def test_run_writes_every_output_and_learns(fashion, tmp_path):
     assert f"test accuracy {metrics['test_accuracy']:.4f}" in result.stdout
     assert "1-bit MACs" in result.stdout  # lq.models.summary at the start
 
+    again = run_train(fashion, *QUICK, "--epochs=2", f"--output_dir={tmp_path}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    reused = json.loads((tmp_path / "metrics.json").read_text())
+    assert reused["test_accuracy"] == metrics["test_accuracy"]
+    assert reused["wall_seconds"] == metrics["wall_seconds"]  # the training time, not the reload
+
     for name in ("model.keras", "model.h5", "training_curves.png", "command.json",
                  "train/model.keras", "train/checkpoints/history.json"):
         assert (tmp_path / name).is_file(), name
