@@ -28,6 +28,7 @@ from absl import app, flags
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
 from keras_bnn._keras import keras, lq
+import reporting  # benchmarks/reporting.py, beside this script
 
 flags.DEFINE_string("dataset", "fashion_mnist", "Data set, as train.py --dataset takes it.")
 flags.DEFINE_string("data_dir", None, "Its folder (searched for otherwise).")
@@ -88,11 +89,11 @@ def main(argv):
         runs = [(run_dir, run(method_flags, seed, run_dir))
                 for seed, run_dir in zip(FLAGS.seeds, run_dirs)]
         accuracies = [metrics["test_accuracy"] for _, metrics in runs]
+        mean, std = reporting.mean_and_std(accuracies)
         rows.append({
             "method": method, "flags": method_flags, "parameters": runs[0][1]["parameters"],
             "binary_macs": binary_macs(runs[0][0]), "accuracies": accuracies,
-            "mean": statistics.mean(accuracies),
-            "std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+            "mean": mean, "std": std,
             "wall_seconds": statistics.mean(m["wall_seconds"] for _, m in runs),
             "data_source": runs[0][1]["data_source"],
         })
@@ -106,22 +107,18 @@ def main(argv):
               f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f} % | "
               f"{100 * (r['mean'] - baseline):+.2f} | {r['wall_seconds'] / 60:.1f} |"
               for r in rows]
-    command = " ".join(["python", "benchmarks/accuracy.py", *sys.argv[1:]])
-    budget = f"{FLAGS.epochs} epochs" + (f" on {FLAGS.max_train_examples:,} training images"
-                                         if FLAGS.max_train_examples else "")
+    command = reporting.command_line("accuracy.py")
+    budget = reporting.training_budget(FLAGS.epochs, FLAGS.max_train_examples)
     caption = (f"{FLAGS.dataset} ({rows[0]['data_source']}), VGG-small "
                f"x{FLAGS.width_multiplier}, {budget}, seeds {','.join(FLAGS.seeds)}, "
                f"{started}: `{command}`")
     table = "\n".join(lines)
     print(f"\n{caption}\n{table}")
-    output = pathlib.Path(FLAGS.output or f"benchmarks/results/accuracy_{FLAGS.dataset}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".md").write_text(f"{caption}\n\n{table}\n")
-    output.with_suffix(".json").write_text(json.dumps(
+    reporting.write_results(
+        FLAGS.output or f"benchmarks/results/accuracy_{FLAGS.dataset}", f"{caption}\n\n{table}",
         {"date": started, "command": command, "dataset": FLAGS.dataset, "epochs": FLAGS.epochs,
          "max_train_examples": FLAGS.max_train_examples,
-         "width_multiplier": FLAGS.width_multiplier, "seeds": FLAGS.seeds, "rows": rows},
-        indent=1))
+         "width_multiplier": FLAGS.width_multiplier, "seeds": FLAGS.seeds, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -11,10 +11,6 @@ are decoupled after training and evaluated in that deployable form (the same fun
 Prints and writes (`--output`.md/.json) the test accuracies, mean ± std over the seeds.
 """
 
-import json
-import pathlib
-import statistics
-import sys
 import time
 
 from absl import app, flags
@@ -24,6 +20,7 @@ from keras_bnn import data
 from keras_bnn._keras import keras
 from keras_bnn.binarization import RECIPES, binarize
 from keras_bnn.callbacks import TauScheduler
+import reporting  # benchmarks/reporting.py, beside this script
 
 flags.DEFINE_string("dataset", "fashion_mnist", "Data set, as keras_bnn.data.load takes it.")
 flags.DEFINE_string("data_dir", None, "Its folder (searched for otherwise).")
@@ -100,22 +97,18 @@ def main(argv):
 
     lines = ["| model | test accuracy (mean ± std) | runs |", "| --- | --- | --- |"]
     for name, accuracies in results.items():
-        spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
-        lines.append(f"| {name} | {100 * statistics.mean(accuracies):.2f} ± "
-                     f"{100 * spread:.2f} % | {', '.join(f'{a:.4f}' for a in accuracies)} |")
-    command = " ".join(["python", "benchmarks/binarize.py", *sys.argv[1:]])
-    budget = f"{FLAGS.epochs} epochs" + (f" on {FLAGS.max_train_examples:,} training images"
-                                         if FLAGS.max_train_examples else "")
+        mean, std = reporting.mean_and_std(accuracies)
+        lines.append(f"| {name} | {100 * mean:.2f} ± {100 * std:.2f} % | "
+                     f"{', '.join(f'{a:.4f}' for a in accuracies)} |")
+    command = reporting.command_line("binarize.py")
+    budget = reporting.training_budget(FLAGS.epochs, FLAGS.max_train_examples)
     caption = (f"{FLAGS.dataset} ({dataset.source}), {budget} per run, seeds "
                f"{','.join(FLAGS.seeds)}, {started}: `{command}`")
     table = "\n".join(lines)
     print(f"\n{caption}\n{table}")
-    output = pathlib.Path(FLAGS.output or f"benchmarks/results/binarize_{FLAGS.dataset}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".md").write_text(f"{caption}\n\n{table}\n")
-    output.with_suffix(".json").write_text(json.dumps(
-        {"date": started, "command": command, "epochs": FLAGS.epochs, "results": results},
-        indent=1))
+    reporting.write_results(
+        FLAGS.output or f"benchmarks/results/binarize_{FLAGS.dataset}", f"{caption}\n\n{table}",
+        {"date": started, "command": command, "epochs": FLAGS.epochs, "results": results})
 
 
 if __name__ == "__main__":

@@ -8,15 +8,14 @@ the paper's analysis), then, with exactly those weights, swaps the activation qu
 the binary convs for each of `ste_sign`, `approx_sign`, `swish_sign` and `ternary_sign`, and
 measures per layer the cosine similarity between the STE gradient and the coordinate
 discrete gradient (`keras_bnn.analysis.gradient_mismatch`) on one batch of training images
-(the loss training follows), at several perturbation sizes, as mean ± std over `--repeats` batches and coordinate samples
-(single estimates are noisy). The measured layers are those whose gradient passes through
-an activation's estimator: conv1 (through two), conv2 (through one); conv3's passes through
-none (its cosine is 1, as tests/test_analysis.py checks for a network without
-quantizers). Prints a Markdown table and writes it, the JSON and a PNG bar chart (the
+(the loss training follows), at several perturbation sizes, as mean ± std over `--repeats`
+batches and coordinate samples (single estimates are noisy). The measured layers are those
+whose gradient passes through an activation's estimator: conv1 (through two), conv2
+(through one); conv3's passes through none (its cosine is 1, as tests/test_analysis.py
+checks for a network without quantizers). Prints a Markdown table and writes it, the JSON and a PNG bar chart (the
 largest eps) to `--output`.
 """
 
-import json
 import pathlib
 import statistics
 import time
@@ -28,6 +27,7 @@ import zoo
 from keras_bnn import data, plots
 from keras_bnn._keras import keras
 from keras_bnn.analysis import gradient_mismatch
+import reporting  # benchmarks/reporting.py, beside this script
 
 flags.DEFINE_string("data_dir", None, "Fashion-MNIST folder (searched for otherwise).")
 flags.DEFINE_integer("train_examples", 20000, "Training images.")
@@ -69,8 +69,7 @@ def measure(model, batches, eps):
         for row in gradient_mismatch(model, images, labels, eps=eps, layers=list(LAYERS),
                                      num_coords=FLAGS.num_coords, seed=FLAGS.seed + repeat).rows:
             cosines[row.layer].append(row.cosine)
-    return {layer: (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
-            for layer, values in cosines.items()}
+    return {layer: reporting.mean_and_std(values) for layer, values in cosines.items()}
 
 
 def main(argv):
@@ -106,12 +105,10 @@ def main(argv):
           f"{started}\n{table}")
 
     output = pathlib.Path(FLAGS.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".md").write_text(table + "\n")
-    output.with_suffix(".json").write_text(json.dumps(
-        {"date": started, "epochs": FLAGS.epochs, "train_examples": FLAGS.train_examples,
-         "batch_size": FLAGS.batch_size, "repeats": FLAGS.repeats,
-         "num_coords": FLAGS.num_coords, "results": results}, indent=1))
+    reporting.write_results(output, table, {
+        "date": started, "epochs": FLAGS.epochs, "train_examples": FLAGS.train_examples,
+        "batch_size": FLAGS.batch_size, "repeats": FLAGS.repeats,
+        "num_coords": FLAGS.num_coords, "results": results})
     last = float(FLAGS.eps[-1])
     chosen = {r["quantizer"]: [r["cosine"][layer][0] for layer in LAYERS]
               for r in results if r["eps"] == last}

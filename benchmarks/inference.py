@@ -14,7 +14,6 @@ tests/test_export.py checks every zoo model with trained-like statistics). Write
 the table as Markdown and JSON next to printing it.
 """
 
-import json
 import os
 import pathlib
 import platform
@@ -25,6 +24,7 @@ from absl import app, flags
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
 import zoo
 from keras_bnn import benchmark, export
+import reporting  # benchmarks/reporting.py, beside this script
 
 flags.DEFINE_list("models", ["bnn_resnet18", "binaryduo_resnet18", "recu_resnet18"],
                   "Zoo models to measure.")
@@ -97,12 +97,9 @@ def main(argv):
     machine = f"{cpu_name()} ({os.cpu_count()} cores), {FLAGS.threads} thread(s)"
     print(f"\n{FLAGS.input_size}x{FLAGS.input_size}, median of {FLAGS.runs} runs, {machine}, "
           f"{started}\n{table}")
-    output = pathlib.Path(FLAGS.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".md").write_text(table + "\n")
-    output.with_suffix(".json").write_text(json.dumps(
-        {"date": started, "machine": machine, "input_size": FLAGS.input_size,
-         "runs": FLAGS.runs, "warmup": FLAGS.warmup, "results": results}, indent=1))
+    reporting.write_results(FLAGS.output, table, {
+        "date": started, "machine": machine, "input_size": FLAGS.input_size,
+        "runs": FLAGS.runs, "warmup": FLAGS.warmup, "results": results})
 
 
 if __name__ == "__main__":

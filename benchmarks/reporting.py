@@ -1,0 +1,37 @@
+"""What the benchmark scripts share: mean ± std over seeds or repeats, the exact command
+and training budget for a table's caption, and the Markdown + JSON result files.
+
+```python
+mean, std = reporting.mean_and_std([0.85, 0.86, 0.84])
+reporting.write_results("benchmarks/results/accuracy_mnist", caption_and_table, {"rows": rows})
+```
+"""
+
+import json
+import pathlib
+import statistics
+import sys
+
+
+def mean_and_std(values):
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def command_line(script):
+    """The command that ran `benchmarks/<script>`, as a reader would type it."""
+    return " ".join(["python", f"benchmarks/{script}", *sys.argv[1:]])
+
+
+def training_budget(epochs, max_train_examples):
+    """`"2 epochs"`, or `"2 epochs on 20,000 training images"`."""
+    return f"{epochs} epochs" + (f" on {max_train_examples:,} training images"
+                                 if max_train_examples else "")
+
+
+def write_results(output, markdown, payload):
+    """Writes `markdown` to `<output>.md` and `payload` to `<output>.json`, making the folder."""
+    output = pathlib.Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".md").write_text(markdown + "\n")
+    output.with_suffix(".json").write_text(json.dumps(payload, indent=1))
