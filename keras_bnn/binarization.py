@@ -49,7 +49,7 @@ import dataclasses
 import numpy as np
 
 from keras_bnn._keras import all_layers, keras, lq
-from keras_bnn.decoupling import _as_functional, _entry
+from keras_bnn.graphs import as_functional, layer_entry
 from keras_bnn.layers import ReCUConv2D
 from keras_bnn.quantizers import check_tau
 
@@ -154,7 +154,7 @@ def binarize(model, recipe="bnn", *, keep_full_precision="first_last", copy_weig
             for a subclassed model, or when no layer could be binarized.
     """
     recipe = _recipe(recipe, overrides)
-    functional = _as_functional(model)
+    functional = as_functional(model, "binarize()")
     candidates = [layer for layer in all_layers(functional) if _is_candidate(layer)]
     keep = _names_to_keep(keep_full_precision, candidates, functional)
     changes = []
@@ -266,7 +266,8 @@ def _binarize_graph(model, recipe, keep, changes):
         layer = model.get_layer(original["name"])
         position = config["layers"].index(original)
         if isinstance(layer, keras.Model):
-            inner, inner_folds = _binarize_graph(_as_functional(layer), recipe, keep, changes)
+            inner, inner_folds = _binarize_graph(as_functional(layer, "binarize()"), recipe,
+                                                 keep, changes)
             bias_folds.update(inner_folds)
             config["layers"][position] = {**keras.layers.serialize(inner), "name": layer.name,
                                           "inbound_nodes": original["inbound_nodes"]}
@@ -317,7 +318,7 @@ def _split_activation(config, name, activation):
     split = keras.layers.Activation(activation, name=f"{name}_activation")
     _redirect(config, name, split.name)
     position = config["layers"].index(entries[name])
-    config["layers"].insert(position + 1, _entry(split, [[name, 0, 0]]))
+    config["layers"].insert(position + 1, layer_entry(split, [[name, 0, 0]]))
 
 
 def _redirect(config, old, new):
@@ -393,7 +394,7 @@ def _centre(config, source, change):
     """Inserts a BatchNormalization between `source` and the binary layer reading it."""
     norm = keras.layers.BatchNormalization(name=f"{change.layer}_input_bn")
     position = config["layers"].index(_index(config)[change.layer])
-    config["layers"].insert(position, _entry(norm, [source]))
+    config["layers"].insert(position, layer_entry(norm, [source]))
     change.notes.append(f"read {source[0]!r}, non-negative (a merge of such tensors, or a "
                         f"nested model's output; all +1 once binarized); a new "
                         f"BatchNormalization {norm.name!r} centres it")
@@ -445,7 +446,7 @@ def _copy_weights(original, binary, recipe, bias_folds):
         if source is None or not source.weights:
             continue
         if isinstance(layer, keras.Model):
-            _copy_weights(_as_functional(source), layer, recipe, bias_folds)
+            _copy_weights(as_functional(source, "binarize()"), layer, recipe, bias_folds)
         elif hasattr(layer, "input_quantizer") and not hasattr(source, "input_quantizer"):
             kernel = source.kernel.numpy()
             peak = float(np.max(np.abs(kernel)))

@@ -33,6 +33,7 @@ import collections
 import numpy as np
 
 from keras_bnn._keras import all_layers, keras, lq, tf
+from keras_bnn.graphs import as_functional, layer_entry
 from keras_bnn.layers import DecoupledActivation, DuplicateChannels, Scale
 from keras_bnn.quantizers import TernarySign
 
@@ -62,7 +63,7 @@ def decouple(model, *, threshold=None):
             kernel quantizer does not quantize the duplicated kernel as it did the
             original; or for a subclassed model (no graph to rewrite).
     """
-    decoupled, count = _decouple_graph(_as_functional(model), threshold)
+    decoupled, count = _decouple_graph(as_functional(model, "decouple()"), threshold)
     if count == 0:
         raise ValueError(
             f"Model {model.name!r} has no QuantConv2D or QuantDense layer with a TernarySign "
@@ -70,26 +71,6 @@ def decouple(model, *, threshold=None):
             "ternary models (input_quantizer='ternary_sign') into binary ones."
         )
     return decoupled
-
-
-def _as_functional(model):
-    if isinstance(model, keras.Sequential):
-        if not model.inputs:
-            raise ValueError(
-                f"Sequential model {model.name!r} has no defined input; build it with an "
-                "Input layer (or call it once) before decoupling it."
-            )
-        return keras.Model(model.inputs, model.outputs, name=model.name)
-    try:
-        config = model.get_config()
-    except NotImplementedError:
-        config = None
-    if not isinstance(config, dict) or "input_layers" not in config:
-        raise ValueError(
-            f"decouple() needs a functional or Sequential model; {model.name!r} is a "
-            "subclassed model, whose graph cannot be rewritten."
-        )
-    return model
 
 
 def _is_ternary(layer):
@@ -104,12 +85,6 @@ def has_ternary_activations(model):
     ```
     """
     return any(_is_ternary(layer) for layer in all_layers(model))
-
-
-def _entry(layer, inbound):
-    """A functional-config entry for a new layer reading the tensors `inbound`."""
-    return {**keras.layers.serialize(layer), "name": layer.name,
-            "inbound_nodes": [[[*source[:3], {}] for source in inbound]]}
 
 
 def _check_decouplable(layer, entry):
@@ -170,7 +145,7 @@ def _binary_conv_entry(layer, entry, inbound):
 def _duplicate_batch_norm(bn_layer, bn_entry, t):
     """Entries and weights of DuplicateChannels + a 2C BatchNorm with betas shifted by ±t."""
     duplicate = DuplicateChannels(name=f"{bn_layer.name}_duplicate")
-    duplicate_entry = _entry(duplicate, bn_entry["inbound_nodes"][0])
+    duplicate_entry = layer_entry(duplicate, bn_entry["inbound_nodes"][0])
     new_bn_entry = {key: value for key, value in bn_entry.items() if key != "build_config"}
     new_bn_entry["inbound_nodes"] = [[[duplicate.name, 0, 0, {}]]]
     doubled = []
@@ -217,7 +192,7 @@ def _decouple_graph(model, threshold):
         ]
         layer = model.get_layer(entry["name"])
         if isinstance(layer, keras.Model) and has_ternary_activations(layer):
-            inner, inner_count = _decouple_graph(_as_functional(layer), threshold)
+            inner, inner_count = _decouple_graph(as_functional(layer, "decouple()"), threshold)
             count += inner_count
             weights[layer.name] = inner.get_weights()
             append({**keras.layers.serialize(inner), "name": layer.name,
@@ -247,7 +222,7 @@ def _decouple_graph(model, threshold):
             binary_input = source
         else:
             activation = DecoupledActivation(t, name=f"{layer.name}_decoupled_activation")
-            append(_entry(activation, [source]))
+            append(layer_entry(activation, [source]))
             weights[activation.name] = [np.concatenate([np.full(layer.input_shape[-1], t),
                                                         np.full(layer.input_shape[-1], -t)])]
             binary_input = [activation.name, 0, 0]
@@ -256,11 +231,11 @@ def _decouple_graph(model, threshold):
         layer_weights = layer.get_weights()
         weights[layer.name] = [_duplicated_kernel(layer)] + [2.0 * b for b in layer_weights[1:]]
         scale = Scale(0.5, name=f"{layer.name}_scale")
-        append(_entry(scale, [[layer.name, 0, 0]]))
+        append(layer_entry(scale, [[layer.name, 0, 0]]))
         last = scale.name
         if keras.activations.serialize(layer.activation) != "linear":
             activation = keras.layers.Activation(layer.activation, name=f"{layer.name}_activation")
-            append(_entry(activation, [[scale.name, 0, 0]]))
+            append(layer_entry(activation, [[scale.name, 0, 0]]))
             last = activation.name
         renamed[(layer.name, 0, 0)] = [last, 0, 0]
 
