@@ -61,6 +61,11 @@ flags.DEFINE_float("warmup_epochs", None, "Warm-up epochs of the cosine schedule
                    lower_bound=0.0)
 flags.DEFINE_list("decay_epochs", None, "Epochs at which the step schedule decays by 10x.")
 flags.DEFINE_float("weight_decay", None, "Decoupled weight decay.", lower_bound=0.0)
+flags.DEFINE_float("attention_weight", None, "Weight of attention matching in the stages "
+                   "taught by the previous one (real_to_binary recipe; default 1).",
+                   lower_bound=0.0)
+flags.DEFINE_float("distillation_weight", None, "Weight of logit distillation in those "
+                   "stages (default 1).", lower_bound=0.0)
 flags.DEFINE_string("input_quantizer", None, "Activation quantizer of the binary layers.")
 flags.DEFINE_string("kernel_quantizer", None, "Weight quantizer of the binary layers.")
 flags.DEFINE_multi_string("model_option", [], "A builder option of the zoo model as "
@@ -178,13 +183,19 @@ def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir,
             model = stage.build_model(previous_model)
         except (TypeError, ValueError) as error:  # bad model options, a model a recipe refuses
             raise UserError(str(error)) from None
-        model.compile(
+        compile_options = dict(
             optimizer=optimizers.make_optimizer(
                 **stage.optimizer_options(), epochs=stage.epochs, steps_per_epoch=steps_per_epoch
             ),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
+        model.compile(**compile_options)
+        # What fit trains: the model, or in a taught stage the model with its teacher; both
+        # share the optimizer, so the saved model carries its state.
+        trainer = stage.trainer(model, previous_model)
+        if trainer is not model:
+            trainer.compile(**compile_options)
     if chief:
         print(f"Stage {index + 1}: {stage.name!r}, {stage.epochs} epochs of {steps_per_epoch} steps")
     # Every worker computes the summary: reading BatchNorm statistics is a collective op.
@@ -203,7 +214,7 @@ def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir,
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(str(log_dir)))
     history = training.fit_resumable(
-        model,
+        trainer,
         lambda start_step: for_distribution(
             dataset.train_dataset(FLAGS.batch_size, seed=FLAGS.seed + index, start_step=start_step)
         ),
@@ -283,6 +294,7 @@ def train(arguments):
         warmup_epochs=FLAGS.warmup_epochs,
         decay_epochs=tuple(float(e) for e in FLAGS.decay_epochs) if FLAGS.decay_epochs else None,
         weight_decay=FLAGS.weight_decay, stage2_epochs=FLAGS.stage2_epochs,
+        attention_weight=FLAGS.attention_weight, distillation_weight=FLAGS.distillation_weight,
     )
     stages = recipes.get_recipe(FLAGS.recipe or recipes.default_recipe(FLAGS.model))(request)
     command = shlex.join(["python", "train.py", *arguments])

@@ -1,4 +1,5 @@
-"""Quantizers of BinaryDuo (ICLR 2020) and ReCU (ICCV 2021), as larq quantizers.
+"""Quantizers of BinaryDuo (ICLR 2020), ReCU (ICCV 2021) and Real-to-Binary (ICLR 2020), as
+larq quantizers.
 
 Each quantizer is a larq quantizer: it has an integer `precision` (read by
 `lq.models.summary` and by larq's optimizers), supports larq's `flip_ratio` metric, and
@@ -33,6 +34,7 @@ from keras_bnn._keras import LarqBaseQuantizer, keras, lq, register_serializable
 __all__ = [
     "ReCU",
     "ReCUActivation",
+    "TanhSign",
     "TernarySign",
     "check_tau",
     "clamp_and_binarize",
@@ -443,3 +445,36 @@ class ReCUActivation(LarqBaseQuantizer):
 
     def call(self, inputs, training=None):
         return super().call(recu_activation(inputs, training=training))
+
+
+# --------------------------------------------------------------------------------------
+# Real-to-Binary: the soft sign of the first, real-valued stage
+
+
+@register_serializable("tanh_sign")
+class TanhSign(LarqBaseQuantizer):
+    r"""A real-valued stand-in for `sign`: `tanh(x)`, with its own gradient (precision 32).
+
+    Real-to-Binary trains its binary network progressively; the first stage has the
+    architecture of the binary network with every `sign` of the activations softened to
+    `tanh`, so that the next stage (binary activations) starts from a network whose
+    activations already sit near ±1.
+
+    ```python
+    layer = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0,
+                                  input_quantizer="tanh_sign")
+    ```
+
+    # Arguments
+        metrics: Metrics to add to the layer, as for larq's quantizers.
+
+    # References
+        - [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), Section 4.2; larq-zoo's
+          `RealToBinaryNet` stage 1.
+    """
+
+    precision = 32
+
+    def call(self, inputs):
+        return super().call(tf.tanh(inputs))

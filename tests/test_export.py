@@ -25,7 +25,7 @@ def build_for_export(name):
     random scales and offsets, as training leaves them, make such ties as rare as in a
     trained network.
     """
-    shape = SMALL_INPUT.get(name.split("_", 1)[1])
+    shape = SMALL_INPUT.get(name.rsplit("_", 1)[-1])
     model = zoo.get_model(name, input_shape=shape, **zoo.deployed_options(name))
     rng = np.random.default_rng(0)
     for layer in all_layers(model):

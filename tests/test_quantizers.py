@@ -283,12 +283,27 @@ def test_recu_activation_follows_keras_training_mode_inside_quant_conv():
 
 
 # ---------------------------------------------------------------------------------------
+# Real-to-Binary: the soft sign of the real-valued stage
+
+
+def test_tanh_sign_is_tanh_forward_and_backward():
+    x = tf.constant(np.linspace(-3, 3, 61), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = quantizers.TanhSign()(x)
+    np.testing.assert_allclose(y.numpy(), np.tanh(x.numpy()), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), 1 - np.tanh(x.numpy()) ** 2,
+                               rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------
 # larq integration: names, configs, precision, metrics, summary
 
 QUANTIZERS = [
     (quantizers.TernarySign, "ternary_sign", 2, {"threshold": 0.3, "clip_value": 1.2}),
     (quantizers.ReCU, "recu", 1, {"tau": 0.9, "center": False, "b_star": 1.5}),
     (quantizers.ReCUActivation, "recu_activation", 1, {}),
+    (quantizers.TanhSign, "tanh_sign", 32, {}),
 ]
 
 

@@ -14,6 +14,7 @@ QUANTIZED_CONVS = {
                  kernel_quantizer=quantizers.ReCU(tau=0.9, b_star=1.5)),
     "ternary_kernel": dict(input_quantizer="ste_sign",
                            kernel_quantizer=quantizers.TernarySign(threshold=0.05)),
+    "tanh_sign": dict(input_quantizer="tanh_sign", kernel_quantizer="magnitude_aware_sign"),
 }
 
 

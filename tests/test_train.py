@@ -260,3 +260,37 @@ def test_recu_run_schedules_tau_logs_dead_weights_and_plots_them(fashion, tmp_pa
     assert any((tmp_path / "train/tensorboard/weights").rglob("events.out.tfevents.*"))
     exported = json.loads((tmp_path / "metrics.json").read_text())["export"]
     assert exported["lce_binary_convs"] == 18  # every ReCUConv2D of ResNet-20
+
+
+def test_real_to_binary_trains_three_taught_stages_and_resumes_in_the_last(fashion, tmp_path):
+    args = [fashion, *QUICK, "--model=real_to_binary_resnet18",
+            "--model_option=stage_filters=(4, 8, 8, 16)", "--epochs=2", "--steps_per_epoch=4",
+            "--noexport", f"--output_dir={tmp_path}"]  # test_export exports this model
+    first = run_train(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert [s["stage"] for s in metrics["stages"]] == ["real", "binary_activations", "binary"]
+    assert metrics["epochs"] == 6
+    for stage in metrics["stages"][1:]:
+        assert "initial_test_accuracy" in stage  # the previous stage's weights, requantized
+    histories = {stage: json.loads((tmp_path / stage / "checkpoints/history.json").read_text())
+                 for stage in ("real", "binary_activations", "binary")}
+    assert "attention_loss" not in histories["real"][0]
+    for stage in ("binary_activations", "binary"):  # taught by the stage before
+        assert all(epoch["attention_loss"] > 0 and "distillation_loss" in epoch
+                   for epoch in histories[stage])
+    final = final_weights(tmp_path)
+
+    # Interrupt stage 3 after its first epoch: its teacher is read back from stage 2's file.
+    checkpoints = tmp_path / "binary" / "checkpoints"
+    for path in [tmp_path / "metrics.json", tmp_path / "binary" / "model.keras",
+                 *checkpoints.glob("ckpt-2.*")]:
+        path.unlink()
+    (checkpoints / "checkpoint").write_text(
+        'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n')
+    resumed = run_train(*args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Stage 'binary_activations' is finished" in resumed.stdout
+    assert "Epoch 2/2" in resumed.stdout and "Epoch 1/2" not in resumed.stdout
+    for a, b in zip(final, final_weights(tmp_path)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

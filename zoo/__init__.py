@@ -25,7 +25,7 @@ import pathlib
 
 from keras_bnn import downloads
 from keras_bnn._keras import keras
-from zoo import baselines, binaryduo, recu, resnets
+from zoo import baselines, binaryduo, real_to_binary, recu, resnets
 from zoo import weights as weights_lib
 from zoo.blocks import CLASSIFIER
 
@@ -40,11 +40,13 @@ MODELS = {
     "bnn_small": baselines.bnn_small,
     "bnn_vgg7": baselines.bnn_vgg7,
     "bnn_vgg_small": baselines.bnn_vgg_small,
+    "real_to_binary_resnet18": real_to_binary.real_to_binary_resnet18,
     "recu_resnet18": recu.recu_resnet18,
     "recu_resnet18_cifar": recu.recu_resnet18_cifar,
     "recu_resnet20": recu.recu_resnet20,
     "recu_resnet34": recu.recu_resnet34,
     "recu_vgg_small": recu.recu_vgg_small,
+    "strong_baseline_resnet18": real_to_binary.strong_baseline_resnet18,
 }
 
 WEIGHTS_SUFFIXES = (".h5", ".keras")

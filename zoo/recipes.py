@@ -3,8 +3,9 @@
 A recipe turns what the user asked for (`RunRequest`, from train.py's flags) into a list of
 `Stage`s. Each stage builds its model (from the previous stage's trained model, for
 multi-stage methods such as BinaryDuo's ternary -> decoupled), and names its optimizer,
-learning-rate schedule and extra callbacks. train.py runs the stages in order, each with
-its own checkpoints.
+learning-rate schedule and extra callbacks; a stage of Real-to-Binary's progressive
+recipe also learns from the previous stage's model as its teacher (`Distillation`).
+train.py runs the stages in order, each with its own checkpoints.
 
 ```python
 stages = zoo.recipes.get_recipe("single")(RunRequest(model="bnn_small", epochs=5, ...))
@@ -17,9 +18,12 @@ from collections.abc import Callable
 import zoo
 from keras_bnn.callbacks import TauScheduler, WeightStats
 from keras_bnn.decoupling import decouple, has_ternary_activations
+from keras_bnn.distillation import Distiller
 from keras_bnn.twin import float_twin
+from zoo import real_to_binary as real_to_binary_models
 
-__all__ = ["RECIPES", "RunRequest", "Stage", "default_recipe", "get_recipe", "recipe_names"]
+__all__ = ["RECIPES", "Distillation", "RunRequest", "Stage", "default_recipe", "get_recipe",
+           "recipe_names"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +43,8 @@ class RunRequest:
         decay_epochs: Epochs of the step schedule's decays.
         weight_decay: Decoupled weight decay.
         stage2_epochs: Epochs of a second stage (BinaryDuo's decoupled fine-tuning).
+        attention_weight: Weight of attention matching in distilled stages (Real-to-Binary).
+        distillation_weight: Weight of logit distillation in distilled stages.
     """
 
     model: str
@@ -53,6 +59,36 @@ class RunRequest:
     decay_epochs: tuple | None = None
     weight_decay: float | None = None
     stage2_epochs: int | None = None
+    attention_weight: float | None = None
+    distillation_weight: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Distillation:
+    """How a stage's model learns from the previous stage's model, its frozen teacher.
+
+    The stage trains a `keras_bnn.distillation.Distiller`: the task loss, plus attention
+    matching at the end of every basic block (the layers `block_outputs` names, the same
+    in student and teacher), plus logit distillation.
+
+    # Arguments
+        attention_weight: Weight of the attention matching loss.
+        distillation_weight: Weight of the logit distillation loss.
+        temperature: Temperature of the logit distillation.
+        block_outputs: `model -> [layer names]` matched by attention.
+    """
+
+    attention_weight: float
+    distillation_weight: float
+    temperature: float = 1.0
+    block_outputs: Callable = real_to_binary_models.block_outputs
+
+    def trainer(self, student, teacher):
+        """The `Distiller` that trains `student` against `teacher`."""
+        pairs = [(name, name) for name in self.block_outputs(student)]
+        return Distiller(student, teacher, pairs, attention_weight=self.attention_weight,
+                         distillation_weight=self.distillation_weight,
+                         temperature=self.temperature)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +104,7 @@ class Stage:
             The arguments of `keras_bnn.optimizers.make_optimizer`.
         callbacks: `log_dir -> list` of extra Keras callbacks for this stage; `log_dir` is
             the stage's TensorBoard folder (None on workers that write nothing).
+        distillation: A `Distillation` when the previous stage's model teaches this one.
     """
 
     name: str
@@ -80,6 +117,13 @@ class Stage:
     decay_epochs: tuple = ()
     weight_decay: float = 0.0
     callbacks: Callable = lambda log_dir: []
+    distillation: Distillation | None = None
+
+    def trainer(self, model, previous_model):
+        """What `fit` trains: `model`, or its `Distiller` with `previous_model` as teacher."""
+        if self.distillation is None:
+            return model
+        return self.distillation.trainer(model, previous_model)
 
     def optimizer_options(self):
         """The keyword arguments of `make_optimizer` (without steps and epochs)."""
@@ -241,14 +285,125 @@ def float_twin_stage(request):
                   **_overrides(request))]
 
 
-RECIPES = {"binaryduo": binaryduo, "float_twin": float_twin_stage, "recu": recu,
-           "single": single_stage}
+def _build_stage_variant(request, recipe, stage):
+    """`previous_model -> model`: the zoo model at `stage` (one of
+    `zoo.real_to_binary.STAGES`; the recipe sets it), starting from the previous stage's
+    weights (the variants share them).
+
+    # Raises
+        ValueError: (when called) for a model that has no such stages.
+    """
+    build_zoo_model = _build_from_zoo(dataclasses.replace(
+        request, model_options={**request.model_options, "stage": stage}))
+
+    def build_model(previous_model):
+        if zoo.MODELS[request.model].__module__ != real_to_binary_models.__name__:
+            raise ValueError(
+                f"The {recipe} recipe trains real_to_binary_* and strong_baseline_* models "
+                f"stage after stage; {request.model!r} has no such stages."
+            )
+        model = build_zoo_model(None)
+        if previous_model is not None:
+            for layer in model.layers:
+                if layer.weights:
+                    layer.set_weights(previous_model.get_layer(layer.name).get_weights())
+        return model
+
+    return build_model
+
+
+def real_to_binary(request):
+    """Real-to-Binary's progressive teacher-student training: real, then binary
+    activations, then fully binary, each stage taught by the previous one.
+
+    Three stages of `request.epochs` epochs each, every one starting from the weights of
+    the one before (the three variants of `zoo.real_to_binary` share their weights):
+
+    1. "real": soft-sign (tanh) activations and real weights, trained on the labels;
+    2. "binary_activations": sign activations, real weights; its teacher is stage 1's model;
+    3. "binary": the deployed network; its teacher is stage 2's model.
+
+    A taught stage adds attention matching at the end of every basic block
+    (`request.attention_weight`, default 1) and logit distillation at temperature 1
+    (`request.distillation_weight`, default 1) to the task loss. Adam with cosine decay,
+    learning rate 1e-3, 1e-3 and 2e-4 (larq-zoo's stage learning rates); flags override
+    the optimizer settings of every stage.
+
+    ```python
+    python train.py --model=real_to_binary_resnet18 --dataset=cifar10 --data_dir=DIR
+    ```
+
+    # Arguments
+        request: A `RunRequest` for a `real_to_binary_*` or `strong_baseline_*` model.
+
+    # Returns
+        Three `Stage`s: "real", "binary_activations", "binary".
+
+    # Raises
+        ValueError: (when stage 1 is built) for a model without these stages.
+
+    # References
+        - [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), Section 4.2; larq-zoo's
+          multi-stage Real-to-Binary experiments for the learning rates.
+    """
+    distillation = Distillation(
+        attention_weight=_default(request.attention_weight, 1.0),
+        distillation_weight=_default(request.distillation_weight, 1.0),
+    )
+    return [Stage(name=name, epochs=request.epochs,
+                  build_model=_build_stage_variant(request, "real_to_binary", name),
+                  distillation=None if name == "real" else distillation,
+                  **{"learning_rate": learning_rate, **_overrides(request)})
+            for name, learning_rate in (("real", 1e-3), ("binary_activations", 1e-3),
+                                        ("binary", 2e-4))]
+
+
+def _default(value, default):
+    return default if value is None else value
+
+
+def two_step(request):
+    """The strong baseline's two-step training: binary activations with real weights,
+    then binary weights too, starting from the first step's weights.
+
+    Two stages of `request.epochs` epochs, "binary_activations" (Adam, learning rate 1e-3)
+    and "binary" (2e-4), cosine decay, no teacher; flags override the optimizer settings.
+
+    # Arguments
+        request: A `RunRequest` for a `strong_baseline_*` or `real_to_binary_*` model.
+
+    # Returns
+        Two `Stage`s: "binary_activations", "binary".
+
+    # Raises
+        ValueError: (when stage 1 is built) for a model without these stages.
+
+    # References
+        - [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), Section 4.1.
+    """
+    return [Stage(name=name, epochs=request.epochs,
+                  build_model=_build_stage_variant(request, "two_step", name),
+                  **{"learning_rate": learning_rate, **_overrides(request)})
+            for name, learning_rate in (("binary_activations", 1e-3), ("binary", 2e-4))]
+
+
+RECIPES = {"binaryduo": binaryduo, "float_twin": float_twin_stage,
+           "real_to_binary": real_to_binary, "recu": recu, "single": single_stage,
+           "two_step": two_step}
+
+# The recipe of each model family (by name prefix); "single" for the others.
+_FAMILY_RECIPES = {"binaryduo_": "binaryduo", "real_to_binary_": "real_to_binary",
+                   "recu_": "recu", "strong_baseline_": "two_step"}
 
 
 def default_recipe(model_name):
     """The recipe a zoo model trains with by default: its method's, else "single"."""
-    method = model_name.split("_")[0]
-    return method if method in RECIPES else "single"
+    for prefix, recipe in _FAMILY_RECIPES.items():
+        if model_name.startswith(prefix):
+            return recipe
+    return "single"
 
 
 def recipe_names():

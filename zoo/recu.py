@@ -28,6 +28,8 @@ References:
 - [Bi-Real Net](https://arxiv.org/abs/1808.00278)
 """
 
+import functools
+
 from keras_bnn._keras import keras
 from keras_bnn.layers import HardTanh
 from keras_bnn.quantizers import check_tau
@@ -48,8 +50,9 @@ def _recu_resnet(name, input_shape, num_classes, tau, stem, stage_filters, block
     inputs = keras.Input(input_shape)
     x = resnets.stem_block(inputs, stem, stage_filters[0])
     x = HardTanh(name="stem_clip")(x)
-    x = resnets.bireal_stages(x, stage_filters, blocks_per_stage, _recu_conv(tau),
-                              shortcut=shortcut, clip=True)
+    unit = functools.partial(resnets.bireal_unit, conv=_recu_conv(tau), shortcut=shortcut,
+                             clip=True)
+    x = resnets.bireal_stages(x, stage_filters, blocks_per_stage, unit)
     outputs = resnets.classifier_head(x, num_classes, batch_norm=True)
     return keras.Model(inputs, outputs, name=name)
 

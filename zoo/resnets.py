@@ -6,9 +6,12 @@ the map and widens the channels, the shortcut is real-valued too: 2x2 average po
 full-precision 1x1 conv and BatchNorm (Bi-Real Net, larq-zoo). The stem and the classifier
 are full precision; global average pooling feeds the classifier, which outputs logits.
 
-The pieces (`stem_block`, `bireal_stages` with its shortcut choices, `classifier_head`)
-also build ReCU's ResNets in `zoo.recu`.
+The pieces (`stem_block`, `bireal_stages` of `bireal_unit`s with their shortcut choices,
+`classifier_head`) also build ReCU's ResNets in `zoo.recu` and, with a unit of their own,
+Real-to-Binary's in `zoo.real_to_binary`.
 """
+
+import functools
 
 from keras_bnn._keras import keras
 from keras_bnn.layers import HardTanh, PadChannels
@@ -42,9 +45,24 @@ def zero_pad_shortcut(x, filters, strides, name):
     return PadChannels(missing // 2, missing - missing // 2, name=f"{name}_pad")(x)
 
 
-def _bireal_unit(x, filters, strides, conv, shortcut, clip, name):
+def bireal_unit(x, filters, strides, name, *, conv, shortcut=avgpool_conv_shortcut,
+                clip=False):
     """One binary 3x3 conv with its own shortcut: `shortcut(x) + BN(conv(x))`, clipped to
-    [-1, 1] when `clip`."""
+    [-1, 1] when `clip`.
+
+    # Arguments
+        x: Input tensor.
+        filters: Output channels.
+        strides: Strides of the conv (and of the shortcut).
+        name: Prefix of the unit's layer names.
+        conv: Binary conv function, as `blocks.make_binary_conv` returns.
+        shortcut: `(x, filters, strides, name) -> tensor`, the shortcut of a unit that
+            changes the map size or the channels.
+        clip: Clip the residual stream to [-1, 1] after the addition (ReCU).
+
+    # Returns
+        The unit's output.
+    """
     residual = x
     if strides != 1 or x.shape[-1] != filters:
         residual = shortcut(x, filters, strides, name=f"{name}_shortcut")
@@ -54,19 +72,23 @@ def _bireal_unit(x, filters, strides, conv, shortcut, clip, name):
     return HardTanh(name=f"{name}_clip")(x) if clip else x
 
 
-def bireal_stages(x, stage_filters, blocks_per_stage, conv, *,
-                  shortcut=avgpool_conv_shortcut, clip=False):
-    """The stages of basic blocks, two Bi-Real units each; every stage but the first
-    starts with stride 2.
+def bireal_stages(x, stage_filters, blocks_per_stage, unit):
+    """The stages of basic blocks, two units (binary convs with their own shortcuts) each;
+    every stage but the first starts with stride 2.
+
+    The units are named `stage{s}_block{b}_{u}` (s, b and u from 1; u is 1 or 2), so a
+    block ends in the layers of its unit 2.
+
+    ```python
+    x = bireal_stages(x, (64, 128, 256, 512), 2, functools.partial(bireal_unit, conv=conv))
+    ```
 
     # Arguments
         x: The stem's output.
         stage_filters: Channels per stage.
         blocks_per_stage: Basic blocks per stage: an int, or one per stage.
-        conv: Binary conv function, as `blocks.make_binary_conv` returns.
-        shortcut: `(x, filters, strides, name) -> tensor`, the shortcut of a unit that
-            changes the map size or the channels.
-        clip: Clip the residual stream to [-1, 1] after every addition (ReCU).
+        unit: `(x, filters, strides, name) -> tensor`, one unit (e.g. `bireal_unit` with
+            its options filled in).
 
     # Returns
         The last stage's output.
@@ -75,10 +97,9 @@ def bireal_stages(x, stage_filters, blocks_per_stage, conv, *,
         blocks_per_stage = (blocks_per_stage,) * len(stage_filters)
     for stage, (filters, count) in enumerate(zip(stage_filters, blocks_per_stage), start=1):
         for block in range(1, count + 1):
-            for unit in (1, 2):
-                strides = 2 if stage > 1 and block == 1 and unit == 1 else 1
-                x = _bireal_unit(x, filters, strides, conv, shortcut, clip,
-                                 name=f"stage{stage}_block{block}_{unit}")
+            for index in (1, 2):
+                strides = 2 if stage > 1 and block == 1 and index == 1 else 1
+                x = unit(x, filters, strides, name=f"stage{stage}_block{block}_{index}")
     return x
 
 
@@ -160,7 +181,7 @@ def bnn_resnet18(
     conv = blocks.make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint)
     inputs = keras.Input(input_shape)
     x = stem_block(inputs, resolve_stem(stem, input_shape), stage_filters[0])
-    x = bireal_stages(x, stage_filters, 2, conv)
+    x = bireal_stages(x, stage_filters, 2, functools.partial(bireal_unit, conv=conv))
     return keras.Model(inputs, classifier_head(x, num_classes), name="bnn_resnet18")
 
 
@@ -207,5 +228,5 @@ def bnn_resnet20(
     conv = blocks.make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint)
     inputs = keras.Input(input_shape)
     x = stem_block(inputs, "cifar", 16)
-    x = bireal_stages(x, (16, 32, 64), 3, conv)
+    x = bireal_stages(x, (16, 32, 64), 3, functools.partial(bireal_unit, conv=conv))
     return keras.Model(inputs, classifier_head(x, num_classes), name="bnn_resnet20")
