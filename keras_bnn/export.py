@@ -6,9 +6,16 @@ interpreter must compute what the Keras model computes (`verify`). LCE cannot ru
 activations and silently converts `sign(sign(x + t) + sign(x - t))` into `sign(x + t)`, so
 a model with `TernarySign` activations is refused: decouple it first.
 
+With `int8=True` the layers that stay full precision run in int8 instead of float32, with
+ranges calibrated on `calibration_data` (`keras_bnn.int8`); the check is then the top-1
+agreement with the Keras model on `sample_inputs`, at least `min_agreement`.
+
 ```python
 result = keras_bnn.export.convert(model, "model.tflite", sample_inputs=test_images[:16])
-print(result.report())
+result = keras_bnn.export.convert(model, "model_int8.tflite", int8=True,
+                                  calibration_data=train_images[:500],
+                                  sample_inputs=test_images, sample_labels=test_labels)
+print(result.report())  # ..., top-1 agreement with Keras, both accuracies
 ```
 
 From the command line (random inputs of the model's shape for the check):
@@ -28,12 +35,15 @@ import numpy as np
 from tensorflow.lite.python import schema_py_generated as tflite_schema
 from tensorflow.lite.tools import flatbuffer_utils
 
+from keras_bnn import int8 as int8_lib
 from keras_bnn._keras import all_layers, keras, lq, tf
 from keras_bnn.decoupling import has_ternary_activations
+from keras_bnn.graphs import as_functional
 from keras_bnn.training import write_bytes_atomically
 
-__all__ = ["DEFAULT_KERNEL", "ExportError", "ExportResult", "KERNELS", "TOLERANCE", "binary_convs",
-           "convert", "inference_function", "lce_flatbuffer", "lce_interpreter", "op_histogram"]
+__all__ = ["DEFAULT_KERNEL", "ExportError", "ExportResult", "KERNELS", "MIN_AGREEMENT",
+           "TOLERANCE", "binary_convs", "convert", "float_ops", "inference_function",
+           "lce_flatbuffer", "lce_interpreter", "op_histogram"]
 
 # Largest accepted mean|LCE - Keras| / mean|Keras| over the sample inputs. Not the maximum:
 # an activation within float rounding of zero may binarize to the other sign in LCE (its
@@ -43,6 +53,13 @@ __all__ = ["DEFAULT_KERNEL", "ExportError", "ExportResult", "KERNELS", "TOLERANC
 # conversion (other weights, a quantizer read as another) moves every output, by 50 %
 # and more.
 TOLERANCE = 0.1
+
+# Smallest accepted top-1 agreement of an int8 export with the Keras model. Not 100 %: int8
+# logits are rounded to steps of 1/255 of their calibrated range, which decides near-ties
+# of the two best classes the other way (the shipped VGG-small weights, 500 test images,
+# 300 calibration images: 98.2-99.6 % agreement, accuracy within 0.2 points), while
+# calibrating the Fashion-MNIST ones on constant images drops it to 79-94 %.
+MIN_AGREEMENT = 0.97
 
 # How the LCE interpreter runs a model: the kernel of its binary convs and, for "xnnpack",
 # TFLite's XNNPACK delegate for the float ops beside them. On x86-64 LCE has no
@@ -78,7 +95,12 @@ class ExportResult:
         size_bytes: Size of the flatbuffer.
         max_abs_diff, max_rel_diff: Of the LCE outputs against the Keras ones on the
             sample inputs (relative to max|Keras output|); None when not verified.
-        mean_rel_diff: mean|LCE - Keras| / mean|Keras|, what `verify` checks.
+        mean_rel_diff: mean|LCE - Keras| / mean|Keras|, what `verify` checks (float).
+        int8: Whether the full-precision layers were quantized to int8.
+        float_ops: `float_ops` of the flatbuffer: the ops that compute in float32.
+        agreement: The share of sample inputs whose top-1 class LCE and Keras agree on
+            (for a model with class scores as outputs), what `verify` checks for int8.
+        keras_accuracy, lce_accuracy: Top-1 accuracies on the samples, with labels given.
         path: Where the file was written, or None.
     """
 
@@ -87,9 +109,14 @@ class ExportResult:
     binary_convs: list
     not_converted: list
     size_bytes: int
+    int8: bool = False
+    float_ops: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     max_abs_diff: float | None = None
     max_rel_diff: float | None = None
     mean_rel_diff: float | None = None
+    agreement: float | None = None
+    keras_accuracy: float | None = None
+    lce_accuracy: float | None = None
     path: pathlib.Path | None = None
 
     @property
@@ -102,15 +129,26 @@ class ExportResult:
         lines = [f"binary convs: {self.converted_binary_convs} of {len(self.binary_convs)} "
                  "became LceBconv2d"
                  + (f" (not: {', '.join(self.not_converted)})" if self.not_converted else ""),
-                 "ops: " + ", ".join(f"{name} {count}" for name, count in self.ops.most_common()),
+                 "ops: " + _counts(self.ops),
                  f"size: {self.size_bytes / 1e6:.3f} MB"]
+        if self.int8:
+            lines.append("int8; float ops: " + (_counts(self.float_ops) or "none"))
         if self.max_abs_diff is not None:
             lines.append(f"LCE vs Keras: max abs diff {self.max_abs_diff:.3g} (relative "
                          f"{self.max_rel_diff:.3g}), mean relative diff "
                          f"{self.mean_rel_diff:.3g}")
+        if self.agreement is not None:
+            lines.append(f"top-1 agreement with Keras: {100 * self.agreement:.2f} %")
+        if self.keras_accuracy is not None:
+            lines.append(f"top-1 accuracy: Keras {100 * self.keras_accuracy:.2f} %, LCE "
+                         f"{100 * self.lce_accuracy:.2f} %")
         if self.path is not None:
             lines.append(f"written: {self.path}")
         return "\n".join(lines)
+
+
+def _counts(counter):
+    return ", ".join(f"{name} {count}" for name, count in counter.most_common())
 
 
 def op_histogram(flatbuffer):
@@ -128,11 +166,30 @@ def op_histogram(flatbuffer):
         A `collections.Counter`: custom ops under their name (`"LceBconv2d"`), builtin ops
         under their TFLite name (`"CONV_2D"`).
     """
-    return collections.Counter(name for name, _ in _operators(flatbuffer))
+    return collections.Counter(op.name for op in _operators(flatbuffer))
+
+
+def float_ops(flatbuffer):
+    """Counts the operators of a TFLite flatbuffer that compute in float32 (by name).
+
+    Those with a float32 output, but for `DEQUANTIZE`, which only converts an int8 result.
+
+    # Returns
+        A `collections.Counter`, as `op_histogram`.
+    """
+    return collections.Counter(op.name for op in _operators(flatbuffer)
+                               if op.float_output and op.name != "DEQUANTIZE")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Operator:
+    name: str
+    filter_shape: tuple | None
+    float_output: bool
 
 
 def _operators(flatbuffer):
-    """`(op name, its filter's shape or None)` for every operator of the flatbuffer."""
+    """An `_Operator` for every operator of the flatbuffer."""
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
     codes = model.operatorCodes
     for subgraph in model.subgraphs:
@@ -140,7 +197,9 @@ def _operators(flatbuffer):
             code = codes[op.opcodeIndex]
             name = code.customCode.decode() if code.customCode else _BUILTIN_NAMES[code.builtinCode]
             has_filter = op.inputs is not None and len(op.inputs) > 1 and op.inputs[1] >= 0
-            yield name, tuple(subgraph.tensors[op.inputs[1]].shape) if has_filter else None
+            yield _Operator(
+                name, tuple(subgraph.tensors[op.inputs[1]].shape) if has_filter else None,
+                subgraph.tensors[op.outputs[0]].type == tflite_schema.TensorType.FLOAT32)
 
 
 def binary_convs(model):
@@ -162,7 +221,8 @@ def _not_converted(layers, operators):
 
     An `LceBconv2d` filter is bit-packed: (filters, kh, kw, ceil(in_channels / 32)).
     """
-    available = collections.Counter(shape for name, shape in operators if name == "LceBconv2d")
+    available = collections.Counter(op.filter_shape for op in operators
+                                    if op.name == "LceBconv2d")
     missing = []
     for layer in layers:
         shape = (layer.filters, *layer.kernel_size, math.ceil(layer.input_shape[-1] / 32))
@@ -237,8 +297,9 @@ def _sample_inputs(model, sample_inputs):
     return np.random.default_rng(0).normal(size=(4, *shape)).astype(np.float32)
 
 
-def convert(model, path=None, *, verify=True, sample_inputs=None, strict=True,
-            tolerance=TOLERANCE):
+def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=None,
+            strict=True, tolerance=TOLERANCE, int8=False, calibration_data=None,
+            quantize_input=False, min_agreement=MIN_AGREEMENT):
     """Converts a Keras model with Larq Compute Engine, checks it, and writes it.
 
     # Arguments
@@ -246,19 +307,32 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, strict=True,
         path: Where to write the `.tflite` file (atomically: a failed export leaves no file);
             None to write nothing.
         verify: Run the LCE interpreter on `sample_inputs` and refuse outputs that differ
-            from the Keras model's (inference mode): mean|LCE - Keras| / mean|Keras| above
-            `tolerance`.
+            from the Keras model's (inference mode): for a float export, mean|LCE - Keras|
+            / mean|Keras| above `tolerance`; for an int8 one, a top-1 agreement below
+            `min_agreement`.
         sample_inputs: Inputs for the check, a NumPy batch (real images are best); None for
-            4 random normal images of the model's input shape.
+            4 random normal images of the model's input shape (float exports only: int8
+            agreement needs real images, a few hundred).
+        sample_labels: Their labels, to report both top-1 accuracies.
         strict: Refuse when a binary conv did not become an `LceBconv2d`.
         tolerance: See `verify` (default `TOLERANCE`, 0.1; see there why not a maximum).
+        int8: Run the layers that stay full precision in int8 (`keras_bnn.int8`): weights
+            per output channel, activations in ranges calibrated on `calibration_data`,
+            binary convs reading and writing int8. The model must be functional (or
+            Sequential) with one input and no nested models.
+        calibration_data: Real inputs for the int8 ranges, e.g. 500 training images.
+        quantize_input: With `int8`, quantize the model input too, so that the first conv
+            runs in int8 (see `keras_bnn.int8.calibrate` for why it is off by default).
+        min_agreement: See `verify` (default `MIN_AGREEMENT`, 0.97; see there why not 1).
 
     # Returns
         An `ExportResult`.
 
     # Raises
         ExportError: for a model with ternary activations; under `strict`, for binary
-            convs that stayed float ops; under `verify`, for outputs that differ.
+            convs that stayed float ops; under `verify`, for outputs that differ; for
+            `int8` without calibration data (or with sample inputs missing), or for a model
+            int8 export cannot take.
     """
     if has_ternary_activations(model):
         raise ExportError(
@@ -267,14 +341,17 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, strict=True,
             "keras_bnn.decouple(model) instead, which computes the same function with "
             "binary activations."
         )
-    flatbuffer = lce_flatbuffer(model)
+    converted = _int8_model(model, calibration_data, quantize_input, verify and
+                            sample_inputs is None) if int8 else model
+    flatbuffer = lce_flatbuffer(converted)
     operators = list(_operators(flatbuffer))
     convs = binary_convs(model)
     result = ExportResult(flatbuffer=flatbuffer,
-                          ops=collections.Counter(name for name, _ in operators),
+                          ops=collections.Counter(op.name for op in operators),
                           binary_convs=[layer.name for layer in convs],
                           not_converted=_not_converted(convs, operators),
-                          size_bytes=len(flatbuffer))
+                          size_bytes=len(flatbuffer), int8=int8,
+                          float_ops=float_ops(flatbuffer))
     if strict and result.not_converted:
         raise ExportError(
             f"{len(result.not_converted)} binary conv(s) of {model.name!r} did not become "
@@ -282,23 +359,61 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, strict=True,
             "binarizer and +-scale kernels; pass strict=False to export them as float convs."
         )
     if verify:
-        inputs = _sample_inputs(model, sample_inputs)
-        expected = model(inputs, training=False).numpy()
-        converted = lce_interpreter(flatbuffer).predict(inputs)
-        difference, scale = np.abs(converted - expected), np.abs(expected)
-        result.max_abs_diff = float(difference.max())
-        result.max_rel_diff = result.max_abs_diff / max(float(scale.max()), 1e-12)
-        result.mean_rel_diff = float(difference.mean()) / max(float(scale.mean()), 1e-12)
-        if not result.mean_rel_diff <= tolerance:
+        _compare(model, result, _sample_inputs(model, sample_inputs), sample_labels)
+        if not int8 and not result.mean_rel_diff <= tolerance:
             raise ExportError(
                 f"The converted {model.name!r} computes something else than the Keras model: "
                 f"mean relative difference {result.mean_rel_diff:.3g} > tolerance "
                 f"{tolerance:g} (max abs difference {result.max_abs_diff:.3g}). Nothing was "
                 "written."
             )
+        if int8 and not result.agreement >= min_agreement:
+            raise ExportError(
+                f"The int8 {model.name!r} agrees with the Keras model on the top-1 class of "
+                f"only {100 * result.agreement:.1f} % of the sample inputs (min_agreement "
+                f"{100 * min_agreement:g} %). Calibrate on real, varied images like the "
+                "ones it will see, or export without int8. Nothing was written."
+            )
     if path is not None:
         result.path = write_bytes_atomically(path, flatbuffer)
     return result
+
+
+def _int8_model(model, calibration_data, quantize_input, random_samples):
+    """`model` with fake-quant ops at calibrated ranges, for an int8 conversion."""
+    if calibration_data is None or not len(calibration_data):
+        raise ExportError("int8=True needs calibration_data: real inputs (a few hundred "
+                          "training images) to measure the ranges of the int8 tensors.")
+    if random_samples:
+        raise ExportError("An int8 export is checked by its top-1 agreement with the Keras "
+                          "model: pass sample_inputs, real images (a few hundred).")
+    try:
+        model = as_functional(model, "int8 export")
+        ranges = int8_lib.calibrate(model, calibration_data, quantize_input=quantize_input)
+    except ValueError as error:
+        raise ExportError(str(error)) from None
+    return int8_lib.with_fake_quant(model, ranges)
+
+
+def _compare(model, result, inputs, labels):
+    """Fills in how the flatbuffer's outputs on `inputs` compare with the Keras model's."""
+    expected = model.predict(inputs, verbose=0, batch_size=64)
+    converted = lce_interpreter(result.flatbuffer).predict(inputs)
+    difference, scale = np.abs(converted - expected), np.abs(expected)
+    result.max_abs_diff = float(difference.max())
+    result.max_rel_diff = result.max_abs_diff / max(float(scale.max()), 1e-12)
+    result.mean_rel_diff = float(difference.mean()) / max(float(scale.mean()), 1e-12)
+    if expected.ndim != 2 or expected.shape[-1] < 2:
+        if result.int8:
+            raise ExportError(f"An int8 export is checked by its top-1 agreement, which needs "
+                              f"class scores as outputs; {model.name!r} outputs shape "
+                              f"{expected.shape[1:]}.")
+        return
+    result.agreement = float(np.mean(converted.argmax(-1) == expected.argmax(-1)))
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        result.keras_accuracy = float(np.mean(expected.argmax(-1) == labels))
+        result.lce_accuracy = float(np.mean(converted.argmax(-1) == labels))
 
 
 def main(argv=None):
