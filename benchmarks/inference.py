@@ -15,8 +15,6 @@ the table as Markdown and JSON next to printing it.
 """
 
 import os
-import pathlib
-import platform
 import time
 
 from absl import app, flags
@@ -79,22 +77,12 @@ def markdown(results):
     return "\n".join(lines)
 
 
-def cpu_name():
-    """The CPU model as /proc/cpuinfo names it (the machine type elsewhere)."""
-    cpuinfo = pathlib.Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
 def main(argv):
     del argv
     started = time.strftime("%Y-%m-%d")
     results = [measure(name) for name in FLAGS.models]
     table = markdown(results)
-    machine = f"{cpu_name()} ({os.cpu_count()} cores), {FLAGS.threads} thread(s)"
+    machine = f"{reporting.cpu_name()} ({os.cpu_count()} cores), {FLAGS.threads} thread(s)"
     print(f"\n{FLAGS.input_size}x{FLAGS.input_size}, median of {FLAGS.runs} runs, {machine}, "
           f"{started}\n{table}")
     reporting.write_results(FLAGS.output, table, {

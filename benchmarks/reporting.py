@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: mean ± std over seeds or repeats, the exact command
-and training budget for a table's caption, and the Markdown + JSON result files.
+"""What the benchmark scripts share: mean ± std over seeds or repeats, the exact command,
+training budget and CPU for a table's caption, and the Markdown + JSON result files.
 
 ```python
 mean, std = reporting.mean_and_std([0.85, 0.86, 0.84])
@@ -9,6 +9,7 @@ reporting.write_results("benchmarks/results/accuracy_mnist", caption_and_table, 
 
 import json
 import pathlib
+import platform
 import statistics
 import sys
 
@@ -27,6 +28,16 @@ def training_budget(epochs, max_train_examples):
     """`"2 epochs"`, or `"2 epochs on 20,000 training images"`."""
     return f"{epochs} epochs" + (f" on {max_train_examples:,} training images"
                                  if max_train_examples else "")
+
+
+def cpu_name():
+    """The CPU model as /proc/cpuinfo names it (the machine type elsewhere)."""
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
 
 
 def write_results(output, markdown, payload):
