@@ -3,20 +3,22 @@
     python benchmarks/inference.py                      # the README table (224x224, 1 thread)
     python benchmarks/inference.py --models=bnn_resnet20,recu_resnet20 --input_size=32
 
-Per model: the LCE flatbuffer (BinaryDuo's in its decoupled, deployable form; checked
-against the Keras model by `keras_bnn.export.convert`) timed with each kernel choice, and
+Per model: the LCE flatbuffer (BinaryDuo's in its decoupled, deployable form) with its
+full-precision layers in float32, timed with each kernel choice, and with them in int8
+(`keras_bnn.export.convert(int8=True)`, ranges calibrated on random normal images); and
 the float twin (`keras_bnn.float_twin`, plain TFLite converter) timed with TFLite's kernels
-and with XNNPACK, all interleaved in one process (`keras_bnn.benchmark`). Weights are the
+and with XNNPACK; all interleaved in one process (`keras_bnn.benchmark`). Weights are the
 builders' random initialisation: latency and size do not depend on their values (nor is
 the LCE/Keras comparison meaningful for them: a fresh deep binary net's BatchNorms pass
 integer conv sums through unchanged, so activations sit exactly at the sign's threshold;
-tests/test_export.py checks every zoo model with trained-like statistics). Writes
-the table as Markdown and JSON next to printing it.
+tests/test_export.py and tests/test_int8.py check conversions with trained weights or
+trained-like statistics). Writes the table as Markdown and JSON next to printing it.
 """
 
 import os
 import time
 
+import numpy as np
 from absl import app, flags
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
@@ -29,6 +31,8 @@ flags.DEFINE_list("models", ["bnn_resnet18", "binaryduo_resnet18", "recu_resnet1
 flags.DEFINE_integer("input_size", 224, "Height and width of the input images.")
 flags.DEFINE_list("kernels", ["default", "indirect_bgemm", "xnnpack"],
                   f"LCE kernel choices for the binary models, of {', '.join(export.KERNELS)}.")
+flags.DEFINE_list("int8_kernels", ["indirect_bgemm", "xnnpack"],
+                  "LCE kernel choices for the binary models with int8 full-precision layers.")
 flags.DEFINE_integer("threads", 1, "Interpreter threads.")
 flags.DEFINE_integer("runs", 10, "Timed runs per model and kernel, interleaved.")
 flags.DEFINE_integer("warmup", 3, "Untimed runs first.")
@@ -46,33 +50,45 @@ def build(name, input_size):
 def measure(name):
     model = build(name, FLAGS.input_size)
     exported = export.convert(model, verify=False)
-    timings = benchmark.compare_with_float(model, exported.flatbuffer, kernels=FLAGS.kernels,
-                                           runs=FLAGS.runs, warmup=FLAGS.warmup,
-                                           num_threads=FLAGS.threads)
-    print(f"\n{name} ({exported.converted_binary_convs} LceBconv2d)\n"
-          f"{benchmark.report(timings)}", flush=True)
+    calibration = np.random.default_rng(0).normal(
+        size=(8, *model.input_shape[1:])).astype(np.float32)
+    quantized = export.convert(model, verify=False, int8=True, calibration_data=calibration)
+    twin = benchmark.float_flatbuffer(model)
+    candidates = ([("binary", exported.flatbuffer, kernel) for kernel in FLAGS.kernels]
+                  + [("binary int8", quantized.flatbuffer, kernel)
+                     for kernel in FLAGS.int8_kernels]
+                  + [("float twin", twin, kernel) for kernel in benchmark.FLOAT_KERNELS])
+    timings = benchmark.time_flatbuffers(candidates, runs=FLAGS.runs, warmup=FLAGS.warmup,
+                                         num_threads=FLAGS.threads)
+    print(f"\n{name} ({exported.converted_binary_convs} LceBconv2d; int8 float ops: "
+          f"{dict(quantized.float_ops)})\n{benchmark.report(timings)}", flush=True)
     return {"model": name, "lce_binary_convs": exported.converted_binary_convs,
+            "int8_float_ops": dict(quantized.float_ops),
             "timings": [{"label": t.label, "kernel": t.kernel, "size_bytes": t.size_bytes,
                          "median_ms": t.median_ms, "runs_ms": [1e3 * s for s in t.seconds]}
                         for t in timings]}
 
 
 def markdown(results):
-    kernels = FLAGS.kernels
-    header = (["model", "binary MB", *[f"binary ms ({k})" for k in kernels], "float MB",
-               *[f"float ms ({k})" for k in benchmark.FLOAT_KERNELS], "speed-up", "smaller"])
+    columns = [("binary", FLAGS.kernels), ("binary int8", FLAGS.int8_kernels),
+               ("float twin", benchmark.FLOAT_KERNELS)]
+    header = ["model"]
+    for label, kernels in columns:
+        header += [f"{label} MB", *(f"{label} ms ({kernel})" for kernel in kernels)]
+    header += ["faster (float rest)", "faster (int8 rest)", "smaller (float rest)",
+               "smaller (int8 rest)"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for result in results:
-        binary = {t["kernel"]: t for t in result["timings"] if t["label"] == "binary"}
-        twin = {t["kernel"]: t for t in result["timings"] if t["label"] == "float twin"}
-        best_binary = min(t["median_ms"] for t in binary.values())
-        best_float = min(t["median_ms"] for t in twin.values())
-        binary_mb = next(iter(binary.values()))["size_bytes"] / 1e6
-        float_mb = next(iter(twin.values()))["size_bytes"] / 1e6
-        cells = [result["model"], f"{binary_mb:.2f}",
-                 *[f"{binary[k]['median_ms']:.1f}" for k in kernels], f"{float_mb:.2f}",
-                 *[f"{twin[k]['median_ms']:.1f}" for k in benchmark.FLOAT_KERNELS],
-                 f"{best_float / best_binary:.2f}x", f"{float_mb / binary_mb:.1f}x"]
+        cells, best, size = [result["model"]], {}, {}
+        for label, kernels in columns:
+            timings = {t["kernel"]: t for t in result["timings"] if t["label"] == label}
+            best[label] = min(t["median_ms"] for t in timings.values())
+            size[label] = next(iter(timings.values()))["size_bytes"] / 1e6
+            cells += [f"{size[label]:.2f}",
+                      *(f"{timings[kernel]['median_ms']:.1f}" for kernel in kernels)]
+        twin_ms, twin_mb = best["float twin"], size["float twin"]
+        cells += [f"{twin_ms / best['binary']:.2f}x", f"{twin_ms / best['binary int8']:.2f}x",
+                  f"{twin_mb / size['binary']:.1f}x", f"{twin_mb / size['binary int8']:.1f}x"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
