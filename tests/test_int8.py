@@ -148,8 +148,7 @@ def test_int8_refuses_models_it_cannot_check_or_rewrite(fashion):
 
 
 @pytest.mark.parametrize("name, options, float_ops", [
-    ("bnn_resnet20", {}, {"CONV_2D"}),  # the stem
-    ("recu_resnet20", {}, {"CONV_2D"}),
+    ("recu_resnet20", {}, {"CONV_2D"}),  # the stem
     # Real-to-Binary's gate computes inside one layer, on the binary conv's raw sums (no
     # BatchNorm between them), and its BatchNorms stand alone.
     ("real_to_binary_resnet18", {"stage_filters": (8, 8, 16, 16)},

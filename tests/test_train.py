@@ -210,6 +210,28 @@ def test_multi_worker_without_tf_config_is_refused(tmp_path):
     assert result.returncode != 0 and "needs the cluster in the TF_CONFIG" in result.stderr
 
 
+def interrupt_after_first_epoch(run_dir, stage):
+    """Leaves a finished two-epoch run as if it had stopped after `stage`'s first epoch:
+    drops what came after that checkpoint."""
+    checkpoints = run_dir / stage / "checkpoints"
+    for path in [run_dir / "metrics.json", run_dir / stage / "model.keras",
+                 *checkpoints.glob("ckpt-2.*")]:
+        path.unlink()
+    (checkpoints / "checkpoint").write_text(
+        'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n')
+
+
+def resumes_to_the_same_weights(args, run_dir, final, finished_stage):
+    """Runs `args` again: it must load `finished_stage`, train only the last epoch of the
+    interrupted stage and end with the weights `final` of the uninterrupted run."""
+    resumed = run_train(*args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"Stage {finished_stage!r} is finished" in resumed.stdout
+    assert "Epoch 2/2" in resumed.stdout and "Epoch 1/2" not in resumed.stdout
+    for a, b in zip(final, final_weights(run_dir)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_binaryduo_recipe_decouples_without_changing_accuracy_and_resumes_in_stage_2(
     fashion, tmp_path
 ):
@@ -224,19 +246,8 @@ def test_binaryduo_recipe_decouples_without_changing_accuracy_and_resumes_in_sta
     assert "Stage 'decoupled' starts from the previous stage's model" in first.stdout
     final = final_weights(tmp_path)
 
-    # Interrupt stage 2 after its first epoch: drop what came after that checkpoint.
-    checkpoints = tmp_path / "decoupled" / "checkpoints"
-    for path in [tmp_path / "metrics.json", tmp_path / "decoupled" / "model.keras",
-                 *checkpoints.glob("ckpt-2.*")]:
-        path.unlink()
-    (checkpoints / "checkpoint").write_text(
-        'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n')
-    resumed = run_train(*args)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "Stage 'ternary' is finished" in resumed.stdout
-    assert "Epoch 2/2" in resumed.stdout and "Epoch 1/2" not in resumed.stdout
-    for a, b in zip(final, final_weights(tmp_path)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    interrupt_after_first_epoch(tmp_path, "decoupled")
+    resumes_to_the_same_weights(args, tmp_path, final, finished_stage="ternary")
     exported = json.loads((tmp_path / "metrics.json").read_text())["export"]
     assert exported["lce_binary_convs"] == 2  # the decoupled model, all binary in LCE
 
@@ -263,9 +274,11 @@ def test_recu_run_schedules_tau_logs_dead_weights_and_plots_them(fashion, tmp_pa
 
 
 def test_real_to_binary_trains_three_taught_stages_and_resumes_in_the_last(fashion, tmp_path):
+    # Two stages of two blocks (the recipe does not depend on the depth, the test's time
+    # does); test_export exports the whole network.
     args = [fashion, *QUICK, "--model=real_to_binary_resnet18",
-            "--model_option=stage_filters=(4, 8, 8, 16)", "--epochs=2", "--steps_per_epoch=4",
-            "--noexport", f"--output_dir={tmp_path}"]  # test_export exports this model
+            "--model_option=stage_filters=(4, 8)", "--epochs=2", "--steps_per_epoch=4",
+            "--noexport", f"--output_dir={tmp_path}"]
     first = run_train(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -281,16 +294,5 @@ def test_real_to_binary_trains_three_taught_stages_and_resumes_in_the_last(fashi
                    for epoch in histories[stage])
     final = final_weights(tmp_path)
 
-    # Interrupt stage 3 after its first epoch: its teacher is read back from stage 2's file.
-    checkpoints = tmp_path / "binary" / "checkpoints"
-    for path in [tmp_path / "metrics.json", tmp_path / "binary" / "model.keras",
-                 *checkpoints.glob("ckpt-2.*")]:
-        path.unlink()
-    (checkpoints / "checkpoint").write_text(
-        'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n')
-    resumed = run_train(*args)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "Stage 'binary_activations' is finished" in resumed.stdout
-    assert "Epoch 2/2" in resumed.stdout and "Epoch 1/2" not in resumed.stdout
-    for a, b in zip(final, final_weights(tmp_path)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    interrupt_after_first_epoch(tmp_path, "binary")  # its teacher: read from stage 2's file
+    resumes_to_the_same_weights(args, tmp_path, final, finished_stage="binary_activations")

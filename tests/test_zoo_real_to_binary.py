@@ -28,7 +28,7 @@ def test_every_real_to_binary_model_of_the_zoo_is_tested():
 @pytest.mark.parametrize("shape, stem_kernel", [((32, 32, 3), 3), ((80, 80, 3), 7)])
 def test_binary_convs_are_scaled_as_the_method_says_and_the_ends_are_full_precision(
         name, shape, stem_kernel):
-    model = zoo.get_model(name, input_shape=shape, num_classes=7)
+    model = zoo.get_model(name, input_shape=shape, num_classes=7, **SMALL)
     convs = quant_convs(model)
     assert len(convs) == 16 and all(conv.pad_values == 1.0 for conv in convs)
     scalings = [layer for layer in model.layers if isinstance(layer, MODELS[name])]
