@@ -2,23 +2,25 @@
 
 A binary network keeps its first conv, its shortcuts, its classifier and the arithmetic
 between binary convs (BatchNorm, additions, pooling) in full precision; in float32 they
-dominate both the file and the latency of a deployed model. Larq Compute Engine's
-converter quantizes every tensor whose range it can read from a TensorFlow fake-quant op
-(`tf.quantization.fake_quant_with_min_max_args`), with int8 weights per output channel,
-and its binary ops take int8 inputs and give int8 outputs. So:
+dominate the file of a deployed model (2.8 of the 4.2 MB of a binary ResNet-18). Larq
+Compute Engine's converter quantizes every tensor whose range it can read from a
+TensorFlow fake-quant op (`tf.quantization.fake_quant_with_min_max_args`), with int8
+weights per output channel, and its binary ops take int8 inputs and give int8 outputs. So:
 
 1. `calibrate` runs the model (inference mode) over real images and records the range of
-   every tensor that becomes an op boundary in the converted program: the model's input
-   and every layer's output, except where the converter fuses the next layer into the one
-   before (a BatchNorm, `Scale` or ReLU right after a conv or dense layer: their chain
-   becomes one op, and a range in the middle would split it);
+   every tensor that becomes an op boundary in the converted program (`quantized_outputs`
+   says which and why not the others), with the narrow `SIGN_RANGE` for the tensors that
+   are only ever binarized;
 2. `with_fake_quant` returns the model with a fake-quant op on each of those tensors (a
    clone that shares the model's layers and weights), which `keras_bnn.export.convert`
    then converts.
 
-Ops without a readable range stay float between a dequantize and a quantize: the inside of
-a layer that computes several ops (Real-to-Binary's `DataDrivenGate`: a mean, two matrix
-products and a sigmoid) and anything the converter has no int8 kernel for.
+Ops without a readable range stay float between a dequantize and a quantize: the input
+and the first conv (unless `quantize_input`), the inside of a layer that computes several
+ops (Real-to-Binary's `DataDrivenGate`: a mean, two matrix products and a sigmoid), and
+what `quantized_outputs` leaves out. On x86-64 the int8 program is about half the size and
+no faster: the LCE interpreter runs int8 ops with TFLite's own kernels, not XNNPACK
+(`python benchmarks/latency_breakdown.py`).
 
 ```python
 ranges = calibrate(model, calibration_images)          # real images, a few hundred
