@@ -1,7 +1,8 @@
 """Do the methods beat the baseline? Test accuracy of each at equal size, over seeds.
 
     python benchmarks/accuracy.py --data_dir=../shared/datasets/fashion-mnist
-    python benchmarks/accuracy.py --dataset=cifar10 --data_dir=DIR --epochs=4   # the JPEG copy
+    python benchmarks/accuracy.py --dataset=cifar10 --data_dir=DIR --epochs=3 \
+        --max_train_examples=20000 --data_source="JPEG copy"   # DIR: the copy extracted
 
 Trains, with `train.py` (one run folder per method and seed under `--runs_dir`; re-running
 the command resumes or reuses them), VGG-small at `--width_multiplier` as:
@@ -32,6 +33,8 @@ import reporting  # benchmarks/reporting.py, beside this script
 
 flags.DEFINE_string("dataset", "fashion_mnist", "Data set, as train.py --dataset takes it.")
 flags.DEFINE_string("data_dir", None, "Its folder (searched for otherwise).")
+flags.DEFINE_string("data_source", None, "Which copy of the data set, as the table names it "
+                    "(default: the folder train.py read).")
 flags.DEFINE_integer("epochs", 2, "Training epochs of every method (BinaryDuo: both stages).")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every method runs once per seed.")
 flags.DEFINE_float("width_multiplier", 0.125, "Width of the VGG-small networks.")
@@ -109,14 +112,17 @@ def main(argv):
               for r in rows]
     command = reporting.command_line("accuracy.py")
     budget = reporting.training_budget(FLAGS.epochs, FLAGS.max_train_examples)
-    caption = (f"{FLAGS.dataset} ({rows[0]['data_source']}), VGG-small "
+    data_source = FLAGS.data_source or rows[0]["data_source"]
+    machine = reporting.machine()
+    caption = (f"{FLAGS.dataset} ({data_source}), VGG-small "
                f"x{FLAGS.width_multiplier}, {budget}, seeds {','.join(FLAGS.seeds)}, "
-               f"{started}: `{command}`")
+               f"{machine}, {started}: `{command}`")
     table = "\n".join(lines)
     print(f"\n{caption}\n{table}")
     reporting.write_results(
         FLAGS.output or f"benchmarks/results/accuracy_{FLAGS.dataset}", f"{caption}\n\n{table}",
-        {"date": started, "command": command, "dataset": FLAGS.dataset, "epochs": FLAGS.epochs,
+        {"date": started, "command": command, "machine": machine, "dataset": FLAGS.dataset,
+         "data_source": data_source, "epochs": FLAGS.epochs,
          "max_train_examples": FLAGS.max_train_examples,
          "width_multiplier": FLAGS.width_multiplier, "seeds": FLAGS.seeds, "rows": rows})
 

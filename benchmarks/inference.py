@@ -15,7 +15,6 @@ tests/test_export.py and tests/test_int8.py check conversions with trained weigh
 trained-like statistics). Writes the table as Markdown and JSON next to printing it.
 """
 
-import os
 import time
 
 import numpy as np
@@ -98,7 +97,7 @@ def main(argv):
     started = time.strftime("%Y-%m-%d")
     results = [measure(name) for name in FLAGS.models]
     table = markdown(results)
-    machine = f"{reporting.cpu_name()} ({os.cpu_count()} cores), {FLAGS.threads} thread(s)"
+    machine = f"{reporting.machine()}, {FLAGS.threads} thread(s)"
     print(f"\n{FLAGS.input_size}x{FLAGS.input_size}, median of {FLAGS.runs} runs, {machine}, "
           f"{started}\n{table}")
     reporting.write_results(FLAGS.output, table, {

@@ -105,7 +105,8 @@ def main(argv):
     table = "\n".join(lines)
     command = reporting.command_line("latency_breakdown.py")
     caption = (f"{FLAGS.model} at {FLAGS.input_size}x{FLAGS.input_size}, one thread, xnnpack, "
-               f"median of {FLAGS.runs} interleaved runs, {reporting.cpu_name()}, {started}: `{command}`")
+               f"median of {FLAGS.runs} interleaved runs, {reporting.machine()}, {started}: "
+               f"`{command}`")
     print(f"\n{caption}\n{table}")
     reporting.write_results(
         FLAGS.output or f"benchmarks/results/latency_breakdown_{FLAGS.model}",

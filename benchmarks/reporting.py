@@ -1,5 +1,5 @@
 """What the benchmark scripts share: mean ± std over seeds or repeats, the exact command,
-training budget and CPU for a table's caption, and the Markdown + JSON result files.
+training budget and machine for a table's caption, and the Markdown + JSON result files.
 
 ```python
 mean, std = reporting.mean_and_std([0.85, 0.86, 0.84])
@@ -8,6 +8,7 @@ reporting.write_results("benchmarks/results/accuracy_mnist", caption_and_table, 
 """
 
 import json
+import os
 import pathlib
 import platform
 import statistics
@@ -30,14 +31,15 @@ def training_budget(epochs, max_train_examples):
                                  if max_train_examples else "")
 
 
-def cpu_name():
-    """The CPU model as /proc/cpuinfo names it (the machine type elsewhere)."""
+def machine():
+    """`"<CPU model> (<N> cores)"`: the CPU as /proc/cpuinfo names it (the machine type
+    elsewhere) and the cores this process sees."""
+    name = platform.machine()
     cpuinfo = pathlib.Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.machine()
+        name = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                     if line.startswith("model name")), name)
+    return f"{name} ({os.cpu_count()} cores)"
 
 
 def write_results(output, markdown, payload):
