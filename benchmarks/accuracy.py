@@ -4,8 +4,9 @@
     python benchmarks/accuracy.py --dataset=cifar10 --data_dir=DIR --epochs=3 \
         --max_train_examples=20000 --data_source="JPEG copy"   # DIR: the copy extracted
 
-Trains, with `train.py` (one run folder per method and seed under `--runs_dir`; re-running
-the command resumes or reuses them), VGG-small at `--width_multiplier` as:
+Trains, with `train.py` (one run folder per budget, method and seed under `--runs_dir`, e.g.
+`runs/accuracy/cifar10/3ep-20000ex-w0.125/recu/seed0`; re-running the command resumes or
+reuses them), VGG-small at `--width_multiplier` as:
 
 - the baseline BNN (`bnn_vgg_small`, Adam + cosine),
 - BinaryDuo (`binaryduo_vgg_small`: ternary stage, decoupling, binary stage; the two stages
@@ -62,6 +63,12 @@ def methods(epochs):
     }
 
 
+def budget_folder():
+    """`3ep-20000ex-w0.125`: runs of different budgets or widths never share a folder."""
+    examples = f"{FLAGS.max_train_examples}ex" if FLAGS.max_train_examples else "allex"
+    return f"{FLAGS.epochs}ep-{examples}-w{FLAGS.width_multiplier:g}"
+
+
 def run(method_flags, seed, run_dir):
     """Trains (or resumes, or reuses) one run; returns its metrics.json."""
     command = [sys.executable, "train.py", *method_flags,
@@ -87,7 +94,8 @@ def main(argv):
     started = time.strftime("%Y-%m-%d")
     rows = []
     for method, (folder, method_flags) in methods(FLAGS.epochs).items():
-        run_dirs = [pathlib.Path(FLAGS.runs_dir) / FLAGS.dataset / folder / f"seed{seed}"
+        run_dirs = [pathlib.Path(FLAGS.runs_dir) / FLAGS.dataset / budget_folder() / folder
+                    / f"seed{seed}"
                     for seed in FLAGS.seeds]
         runs = [(run_dir, run(method_flags, seed, run_dir))
                 for seed, run_dir in zip(FLAGS.seeds, run_dirs)]

@@ -11,6 +11,7 @@ import json
 import os
 import pathlib
 import platform
+import shlex
 import statistics
 import sys
 
@@ -21,8 +22,8 @@ def mean_and_std(values):
 
 
 def command_line(script):
-    """The command that ran `benchmarks/<script>`, as a reader would type it."""
-    return " ".join(["python", f"benchmarks/{script}", *sys.argv[1:]])
+    """The command that ran `benchmarks/<script>`, quoted so that a reader can paste it."""
+    return shlex.join(["python", f"benchmarks/{script}", *sys.argv[1:]])
 
 
 def training_budget(epochs, max_train_examples):

@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shlex
 import statistics
 import sys
 
@@ -23,6 +24,13 @@ def test_mean_and_sample_std_over_seeds():
 def test_training_budget_names_the_subset_only_when_there_is_one():
     assert reporting.training_budget(3, None) == "3 epochs"
     assert reporting.training_budget(3, 20000) == "3 epochs on 20,000 training images"
+
+
+def test_command_line_can_be_pasted_back_into_a_shell(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["accuracy.py", "--epochs=3", "--data_source=JPEG copy"])
+    command = reporting.command_line("accuracy.py")
+    assert command == "python benchmarks/accuracy.py --epochs=3 '--data_source=JPEG copy'"
+    assert shlex.split(command)[2:] == sys.argv[1:]
 
 
 def test_machine_names_the_cpu_and_the_cores_this_process_sees():
