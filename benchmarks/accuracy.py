@@ -93,10 +93,9 @@ def main(argv):
     del argv
     started = time.strftime("%Y-%m-%d")
     rows = []
+    runs_root = pathlib.Path(FLAGS.runs_dir) / FLAGS.dataset / budget_folder()
     for method, (folder, method_flags) in methods(FLAGS.epochs).items():
-        run_dirs = [pathlib.Path(FLAGS.runs_dir) / FLAGS.dataset / budget_folder() / folder
-                    / f"seed{seed}"
-                    for seed in FLAGS.seeds]
+        run_dirs = [runs_root / folder / f"seed{seed}" for seed in FLAGS.seeds]
         runs = [(run_dir, run(method_flags, seed, run_dir))
                 for seed, run_dir in zip(FLAGS.seeds, run_dirs)]
         accuracies = [metrics["test_accuracy"] for _, metrics in runs]
