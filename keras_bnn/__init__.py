@@ -1,8 +1,8 @@
 """keras_bnn: binary neural networks for Keras, trained with published methods and deployed
 as 1-bit programs through Larq Compute Engine.
 
-Import it before anything that touches `tf.keras`: it sets TensorFlow up with the Keras 2
-API (`tf_keras`) that larq and Larq Compute Engine need (see `keras_bnn._keras`).
+Importing it sets TensorFlow up with the Keras 2 API (`tf_keras`) that larq and Larq Compute
+Engine need, after any import order that has not yet used `tf.keras` (see `keras_bnn._keras`).
 
 ```python
 import keras_bnn

@@ -1,30 +1,56 @@
 """The one place where keras_bnn sets up TensorFlow, Keras and larq.
 
 larq 0.14 and Larq Compute Engine 0.16 support only the Keras 2 API. TensorFlow >= 2.16
-routes `tf.keras` to Keras 3 unless `TF_USE_LEGACY_KERAS=1` is set before `tf.keras` is
-first touched, in which case it routes to the `tf_keras` package. This module sets the
-variable, imports TensorFlow, checks that `tf.keras` really is `tf_keras`, and only then
-imports larq. Every other module of the package imports `tf`, `keras` and `lq` from here.
+routes `tf.keras` to Keras 3 unless `TF_USE_LEGACY_KERAS=1` is set, in which case it routes
+to the `tf_keras` package. TensorFlow reads the variable twice: when it is imported (to
+choose where `import tensorflow.keras...` looks) and when `tf.keras` is first touched (to
+choose what `tf.keras` is). This module sets the variable, and when TensorFlow was imported
+before it (by the user, by `keras`, `tf_keras` or anything else) without touching `tf.keras`,
+points the import path at `tf_keras` too. It then checks that `tf.keras` really is
+`tf_keras`, and only then imports larq. Every other module of the package imports `tf`,
+`keras` and `lq` from here.
 
 # Raises
-    ImportError: when TensorFlow was already imported and its `tf.keras` is Keras 3, which
-        can no longer be changed inside this Python process.
+    ImportError: when `tf.keras` was already used as Keras 3 in this Python process, which
+        can no longer be changed without changing what the code before meant.
 """
 
+import importlib.util
 import os
+import pathlib
+import sys
 
+_tensorflow_was_imported = "tensorflow" in sys.modules
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+
+def _route_tensorflow_keras_imports_to_tf_keras(tensorflow):
+    """Makes `import tensorflow.keras.X` find `tf_keras` in a TensorFlow imported before the
+    variable was set (TensorFlow put Keras 3's API folder first on its `__path__` then)."""
+    keras_3 = importlib.util.find_spec("keras")
+    if keras_3 is None:
+        return  # no Keras 3 installed: TensorFlow's path has nothing to fix
+    keras_3_api = pathlib.Path(keras_3.origin).parent / "api" / "_v2"
+    tf_keras_api = pathlib.Path(sys.modules["tf_keras"].__file__).parent / "api" / "_v2"
+    rest = [entry for entry in tensorflow.__path__ if pathlib.Path(entry) != keras_3_api]
+    if len(rest) < len(tensorflow.__path__):
+        tensorflow.__path__[:] = [str(tf_keras_api), *rest]
+
 
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+if _tensorflow_was_imported and not getattr(vars(tf).get("keras"), "_tfll_initialized", True):
+    _route_tensorflow_keras_imports_to_tf_keras(tf)
+
 if tf.keras.layers.Layer is not keras.layers.Layer:
     raise ImportError(
-        "keras_bnn needs the Keras 2 API (the tf_keras package), but TensorFlow was "
-        f"imported before keras_bnn with tf.keras = Keras {tf.keras.__version__}. "
-        "Import keras_bnn before anything that touches tf.keras, or set the "
-        "environment variable TF_USE_LEGACY_KERAS=1 before starting Python "
-        "(for example `export TF_USE_LEGACY_KERAS=1`)."
+        "keras_bnn needs the Keras 2 API (the tf_keras package), but this Python process "
+        f"already used tf.keras as Keras {tf.keras.__version__} before keras_bnn was "
+        "imported. Import keras_bnn before the first use of tf.keras (importing "
+        "tensorflow, keras or tf_keras first is fine), or set the environment variable "
+        "TF_USE_LEGACY_KERAS=1 before starting Python (for example "
+        "`export TF_USE_LEGACY_KERAS=1`)."
     )
 
 import larq as lq  # noqa: E402
