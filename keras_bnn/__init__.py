@@ -13,11 +13,14 @@ layer = lq.layers.QuantConv2D(64, 3, input_quantizer="ternary_sign", kernel_quan
 """
 
 from keras_bnn import _keras  # noqa: F401  (must run first: environment set-up)
-from keras_bnn import analysis, callbacks, layers, quantizers
+# Every class a saved model may name (layers, quantizers, learning-rate schedules) is
+# registered by importing its module here, so `import keras_bnn` alone loads any file.
+from keras_bnn import analysis, callbacks, layers, optimizers, quantizers
 from keras_bnn.binarization import binarize
 from keras_bnn.decoupling import decouple
 from keras_bnn.twin import float_twin
 
 __version__ = "0.1.0"
 
-__all__ = ["analysis", "binarize", "callbacks", "decouple", "float_twin", "layers", "quantizers"]
+__all__ = ["analysis", "binarize", "callbacks", "decouple", "float_twin", "layers", "optimizers",
+           "quantizers"]

@@ -37,6 +37,41 @@ def run_train(*args, cwd=ROOT, **extra_env):
                           env=environment(**extra_env), timeout=600)
 
 
+# Loads every model file and restores every checkpoint of a run folder, in a fresh process
+# that imports keras_bnn alone: each must load without zoo, train.py or custom_objects.
+LOAD_EVERY_FILE = """
+import pathlib, sys
+import keras_bnn  # alone: no other keras_bnn or zoo module
+import tensorflow as tf, tf_keras
+run_dir = pathlib.Path(sys.argv[1])
+models = sorted([*run_dir.glob("model.*"), *run_dir.glob("*/model.keras")])
+models = [path for path in models if path.suffix in (".keras", ".h5")]
+for path in models:
+    tf_keras.models.load_model(path)
+    print("loaded", path.relative_to(run_dir))
+for checkpoints in sorted(run_dir.glob("*/checkpoints")):
+    model = tf_keras.models.load_model(checkpoints.parent / "model.keras")
+    latest = tf.train.latest_checkpoint(checkpoints)
+    names = tf.train.load_checkpoint(latest).get_variable_to_shape_map()
+    taught = any(name.startswith("model/student/") for name in names)  # a Distiller's
+    trained = tf.train.Checkpoint(student=model) if taught else model
+    epoch = tf.Variable(0, dtype=tf.int64)
+    tf.train.Checkpoint(model=trained, optimizer=model.optimizer, epoch=epoch).restore(
+        latest).assert_existing_objects_matched()
+    assert int(epoch.numpy()) > 0
+    print("restored", checkpoints.relative_to(run_dir))
+"""
+
+
+def assert_every_file_loads_in_a_fresh_process(run_dir):
+    result = subprocess.run([sys.executable, "-c", LOAD_EVERY_FILE, str(run_dir)],
+                            capture_output=True, text=True, env=environment(), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stages = [path.parent for path in run_dir.glob("*/checkpoints")]
+    assert stages and result.stdout.count("restored ") == len(stages), result.stdout
+    assert result.stdout.count("loaded ") == 2 + len(stages), result.stdout  # + model.keras, .h5
+
+
 @pytest.fixture(scope="module")
 def fashion(shared_datasets):
     return f"--data_dir={shared_datasets / 'fashion-mnist'}"
@@ -71,6 +106,7 @@ def test_run_writes_every_output_and_learns(fashion, tmp_path):
     h5_model = tf.keras.models.load_model(tmp_path / "model.h5")
     for a, b in zip(keras_model.get_weights(), h5_model.get_weights()):
         np.testing.assert_array_equal(a, b)
+    assert_every_file_loads_in_a_fresh_process(tmp_path)
 
     assert metrics["export"]["lce_binary_convs"] == 2  # bnn_small's two binary convs
     assert "binary convs: 2 of 2 became LceBconv2d" in result.stdout
@@ -250,6 +286,7 @@ def test_binaryduo_recipe_decouples_without_changing_accuracy_and_resumes_in_sta
     resumes_to_the_same_weights(args, tmp_path, final, finished_stage="ternary")
     exported = json.loads((tmp_path / "metrics.json").read_text())["export"]
     assert exported["lce_binary_convs"] == 2  # the decoupled model, all binary in LCE
+    assert_every_file_loads_in_a_fresh_process(tmp_path)
 
 
 def test_binaryduo_recipe_refuses_a_model_without_ternary_activations(fashion, tmp_path):
@@ -271,6 +308,7 @@ def test_recu_run_schedules_tau_logs_dead_weights_and_plots_them(fashion, tmp_pa
     assert any((tmp_path / "train/tensorboard/weights").rglob("events.out.tfevents.*"))
     exported = json.loads((tmp_path / "metrics.json").read_text())["export"]
     assert exported["lce_binary_convs"] == 18  # every ReCUConv2D of ResNet-20
+    assert_every_file_loads_in_a_fresh_process(tmp_path)
 
 
 def test_real_to_binary_trains_three_taught_stages_and_resumes_in_the_last(fashion, tmp_path):
@@ -296,3 +334,15 @@ def test_real_to_binary_trains_three_taught_stages_and_resumes_in_the_last(fashi
 
     interrupt_after_first_epoch(tmp_path, "binary")  # its teacher: read from stage 2's file
     resumes_to_the_same_weights(args, tmp_path, final, finished_stage="binary_activations")
+    assert_every_file_loads_in_a_fresh_process(tmp_path)
+
+
+@pytest.mark.parametrize("flags", [
+    ["--model=bnn_small", "--recipe=float_twin"],
+    ["--model=strong_baseline_resnet18", "--model_option=stage_filters=(4, 8)"],  # two_step
+])
+def test_every_file_of_the_other_recipes_loads_in_a_fresh_process(flags, fashion, tmp_path):
+    result = run_train(fashion, *QUICK, *flags, "--epochs=1", "--steps_per_epoch=2",
+                       "--noexport", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_every_file_loads_in_a_fresh_process(tmp_path)
