@@ -135,8 +135,9 @@ def binarize(model, recipe="bnn", *, keep_full_precision="first_last", copy_weig
     """Turns a float Keras model into a binary one with the recipe's quantizers.
 
     # Arguments
-        model: A Sequential or functional `tf_keras` model (residual and nested ones too),
-            built (with known input shapes).
+        model: A Sequential or functional model (residual and nested ones too), built (with
+            known input shapes): `tf_keras`, or Keras 3 (`import keras`; rebuilt in
+            `tf_keras` with its weights by `keras_bnn.keras3.to_tf_keras`).
         recipe: `"bnn"`, `"recu"` or `"binaryduo"` (see the module docstring), or a `Recipe`.
         keep_full_precision: `"first_last"` (the first and last Conv2D/Dense layer stay
             float, the default), `"none"`, or a list of layer names.

@@ -46,8 +46,8 @@ def decouple(model, *, threshold=None):
     """Turns every ternary activation of `model` into two binary ones, keeping the function.
 
     # Arguments
-        model: A functional or Sequential `tf_keras` model (nested functional or Sequential
-            blocks included) whose `QuantConv2D` / `QuantDense` layers use
+        model: A functional or Sequential `tf_keras` (or Keras 3) model (nested functional or
+            Sequential blocks included) whose `QuantConv2D` / `QuantDense` layers use
             `TernarySign` input quantizers.
         threshold: The `t` of the decoupled activations; by default each ternary
             quantizer's own threshold (which keeps the function). Another value is an

@@ -39,6 +39,7 @@ from keras_bnn import int8 as int8_lib
 from keras_bnn._keras import all_layers, keras, lq, tf
 from keras_bnn.decoupling import has_ternary_activations
 from keras_bnn.graphs import as_functional
+from keras_bnn.keras3 import to_tf_keras
 from keras_bnn.training import write_bytes_atomically
 
 __all__ = ["DEFAULT_KERNEL", "ExportError", "ExportResult", "KERNELS", "MIN_AGREEMENT",
@@ -304,7 +305,8 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
     """Converts a Keras model with Larq Compute Engine, checks it, and writes it.
 
     # Arguments
-        model: A `tf_keras.Model` (binary convs as larq `QuantConv2D` or `ReCUConv2D`).
+        model: A `tf_keras.Model` (binary convs as larq `QuantConv2D` or `ReCUConv2D`), or
+            a Keras 3 model (converted by `keras_bnn.keras3.to_tf_keras`).
         path: Where to write the `.tflite` file (atomically: a failed export leaves no file);
             None to write nothing.
         verify: Run the LCE interpreter on `sample_inputs` and refuse outputs that differ
@@ -334,7 +336,9 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
             convs that stayed float ops; under `verify`, for outputs that differ; for
             `int8` without calibration data (or with sample inputs missing), or for a model
             int8 export cannot take.
+        ValueError: for a Keras 3 model that has no tf_keras twin (see `to_tf_keras`).
     """
+    model = to_tf_keras(model)
     if has_ternary_activations(model):
         raise ExportError(
             f"Model {model.name!r} has ternary activations (TernarySign), which Larq Compute "

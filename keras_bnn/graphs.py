@@ -9,20 +9,24 @@ config["layers"].append(layer_entry(keras.layers.BatchNormalization(name="bn"), 
 """
 
 from keras_bnn._keras import keras
+from keras_bnn.keras3 import to_tf_keras
 
 __all__ = ["as_functional", "layer_entry"]
 
 
 def as_functional(model, caller):
-    """`model` as a functional model whose config can be rewritten.
+    """`model` as a functional `tf_keras` model whose config can be rewritten.
 
     # Arguments
-        model: A functional or (built) Sequential model.
+        model: A functional or (built) Sequential model, of `tf_keras` or of Keras 3 (then
+            rebuilt in `tf_keras` with its weights by `keras_bnn.keras3.to_tf_keras`).
         caller: The function asking, named in the errors (`"decouple()"`).
 
     # Raises
-        ValueError: for a Sequential model without a defined input, or a subclassed model.
+        ValueError: for a Sequential model without a defined input, a subclassed model,
+            or a Keras 3 layer without a tf_keras counterpart.
     """
+    model = to_tf_keras(model)
     if isinstance(model, keras.Sequential):
         if not model.inputs:
             raise ValueError(

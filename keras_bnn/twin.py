@@ -16,6 +16,7 @@ twin.count_params() == model.count_params()  # True
 import inspect
 
 from keras_bnn._keras import keras
+from keras_bnn.keras3 import to_tf_keras
 
 __all__ = ["float_twin"]
 
@@ -77,15 +78,18 @@ def float_twin(model):
     """The full-precision twin of `model`: the same layers with the quantizers removed.
 
     # Arguments
-        model: A `Sequential` or functional `tf_keras` model (nested models included).
+        model: A `Sequential` or functional `tf_keras` model (nested models included), or
+            a Keras 3 one (see `keras_bnn.keras3.to_tf_keras`).
 
     # Returns
         A new model of the same class, freshly initialised, in which every larq quantized
         layer is its plain Keras counterpart.
 
     # Raises
-        ValueError: for a subclassed model, whose layers cannot be rebuilt from a config.
+        ValueError: for a subclassed model, whose layers cannot be rebuilt from a config, or
+            a Keras 3 layer without a tf_keras counterpart.
     """
+    model = to_tf_keras(model)
     if not isinstance(model, keras.Sequential) and not getattr(model, "_is_graph_network", False):
         raise ValueError(
             f"float_twin needs a Sequential or functional model; {model.name!r} is a "
