@@ -36,12 +36,13 @@ from absl import app, flags, logging
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
 import zoo
 from keras_bnn import data, export, optimizers, plots, training
+from keras_bnn.files import check_writable_folder
 from keras_bnn._keras import keras, lq, tf
 from keras_bnn.layers import recu_layers
 from zoo import recipes
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("model", "bnn_small", zoo.list_models(), "Zoo model to train.")
+flags.DEFINE_enum("model", "recu_small", zoo.list_models(), "Zoo model to train.")
 flags.DEFINE_string("dataset", "fashion_mnist",
                     "mnist, fashion_mnist, cifar10, folder:PATH or a tensorflow-datasets name.")
 flags.DEFINE_string("data_dir", None, "Directory of the data set (searched for otherwise).")
@@ -89,6 +90,7 @@ flags.DEFINE_integer("seed", 0, "Random seed (weights and data order).")
 RUNS_ROOT = pathlib.Path("runs")
 COMMAND_FILE = "command.json"
 METRICS_FILE = "metrics.json"
+CLOCK_FILE = "wall_seconds.json"
 
 
 class UserError(Exception):
@@ -142,6 +144,25 @@ def resolve_output_dir(arguments):
     return RUNS_ROOT / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+class RunClock:
+    """A run's wall time over all its invocations: what the earlier ones had recorded at
+    their last finished epoch (in `CLOCK_FILE`), plus this one's so far."""
+
+    def __init__(self, output_dir, started):
+        self._path = output_dir / CLOCK_FILE
+        self._earlier = json.loads(self._path.read_text())["seconds"] if self._path.exists() \
+            else 0.0
+        self._started = started
+
+    def seconds(self):
+        return round(self._earlier + time.perf_counter() - self._started, 1)
+
+    def callback(self):
+        """A Keras callback that records the time at every epoch's end."""
+        return keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
+            training.write_json_atomically(self._path, {"seconds": self.seconds()})))
+
+
 def for_distribution(dataset):
     """Shards by examples (not files) across workers."""
     options = tf.data.Options()
@@ -159,7 +180,8 @@ def save_model(model, path, chief, **save_options):
     os.replace(temporary, path)
 
 
-def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir, strategy):
+def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir, strategy,
+              clock):
     """Trains one stage (or loads it when already finished).
 
     Returns the trained model and the stage's results: its per-epoch history and, for a
@@ -212,7 +234,7 @@ def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir,
     log_dir = stage_dir / "tensorboard" if chief else None
     callbacks = stage.callbacks(log_dir)
     if chief:
-        callbacks.append(keras.callbacks.TensorBoard(str(log_dir)))
+        callbacks += [keras.callbacks.TensorBoard(str(log_dir)), clock.callback()]
     history = training.fit_resumable(
         trainer,
         lambda start_step: for_distribution(
@@ -264,16 +286,26 @@ def train(arguments):
     strategy = make_strategy(FLAGS.strategy)
     chief = training.is_chief(strategy)
     output_dir = resolve_output_dir(arguments)
+    try:  # before the data set loads, and before anything is written
+        check_writable_folder(output_dir)
+    except OSError as error:
+        raise UserError(f"--output_dir={output_dir}: {error}; choose a folder you can "
+                        "write.") from None
     # A finished run that is run again only reloads and re-evaluates: keep its training time.
     finished = output_dir / METRICS_FILE
     trained_seconds = json.loads(finished.read_text())["wall_seconds"] if finished.exists() \
         else None
+    clock = RunClock(output_dir, started)
     model_options = {name: FLAGS[name].value for name in ("input_quantizer", "kernel_quantizer")
                      if FLAGS[name].value is not None}
     try:
         model_options.update(zoo.parse_options(FLAGS.model_option))
     except ValueError as error:
         raise UserError(f"--model_option: {error}") from None
+    try:
+        zoo.check_options(FLAGS.model, model_options)
+    except ValueError as error:
+        raise UserError(f"--model={FLAGS.model}: {error}") from None
     keras.utils.set_random_seed(FLAGS.seed)
     try:
         dataset = data.load(FLAGS.dataset, FLAGS.data_dir,
@@ -307,7 +339,7 @@ def train(arguments):
     model, history, stage_results = None, [], []
     for index, stage in enumerate(stages):
         model, result = run_stage(index, stage, model, dataset, steps_per_epoch,
-                                  output_dir / stage.name, strategy)
+                                  output_dir / stage.name, strategy, clock)
         stage_history = result.pop("history")
         history += [{**logs, "stage": stage.name} for logs in stage_history]
         stage_results.append({"stage": stage.name, "epochs": stage.epochs, **result,
@@ -338,7 +370,7 @@ def train(arguments):
         "epochs": sum(stage.epochs for stage in stages),
         "stages": stage_results,
         "parameters": model.count_params(),
-        "wall_seconds": trained_seconds or round(time.perf_counter() - started, 1),
+        "wall_seconds": trained_seconds or clock.seconds(),
         "command": command,
     }
     if FLAGS.export:

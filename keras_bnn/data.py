@@ -39,6 +39,7 @@ import pickle
 import socket
 import tarfile
 import typing
+import zlib
 
 import numpy as np
 
@@ -285,8 +286,14 @@ def read_idx(path):
     """
     path = pathlib.Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as file:
-        raw = file.read()
+    try:
+        with opener(path, "rb") as file:
+            raw = file.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise ValueError(
+            f"{path} is truncated or corrupt ({type(error).__name__}: {error}); "
+            "download it again."
+        ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4]!r}).")
     dtype, ndim = np.dtype(_IDX_DTYPES[raw[2]]), raw[3]
@@ -296,7 +303,7 @@ def read_idx(path):
     if len(raw) != expected:
         raise ValueError(
             f"{path} is truncated or corrupt: {len(raw)} bytes, expected {expected} "
-            f"for shape {shape}."
+            f"for shape {shape}; download it again."
         )
     return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
 

@@ -102,6 +102,12 @@ def _check_decouplable(layer, entry):
     if getattr(layer, "groups", 1) != 1:
         raise ValueError(f"Layer {name!r} is a grouped conv; decouple() cannot double its "
                          "input channels.")
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        raise ValueError(
+            f"Layer {name!r} is channels_first; decouple() doubles the channels of the last "
+            "axis, and Larq Compute Engine runs binary convs channels_last only. Build the "
+            "model with data_format='channels_last'."
+        )
     if getattr(layer, "padding", "valid") == "same" and layer.pad_values != 1.0:
         raise ValueError(
             f"Layer {name!r} pads its ternary input with {layer.pad_values}; decoupling "

@@ -21,6 +21,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from keras_bnn.files import check_writable_folder
+
 __all__ = ["CACHE_ENVIRONMENT_VARIABLE", "DownloadError", "cache_dir", "fetch", "file_sha256"]
 
 CACHE_ENVIRONMENT_VARIABLE = "KERAS_BNN_CACHE"
@@ -70,7 +72,8 @@ def fetch(url, sha256, *, filename=None, directory=None, timeout=60):
     # Raises
         ValueError: for a malformed hash.
         DownloadError: when the file cannot be fetched (offline: the message says where to
-            put a copy), is truncated, or has another hash. The cache is left as it was,
+            put a copy), is truncated, or has another hash; when the cache folder is a
+            file or cannot be written. The cache is left as it was,
             except that a cached copy with the wrong hash is removed.
     """
     expected = _check_hash(sha256)
@@ -83,6 +86,11 @@ def fetch(url, sha256, *, filename=None, directory=None, timeout=60):
         if file_sha256(target) == expected:
             return target
         target.unlink()  # corrupted or stale: fetch it again
+    try:
+        check_writable_folder(directory)
+    except OSError as error:
+        raise DownloadError(f"Cannot cache {name}: {error}. Set ${CACHE_ENVIRONMENT_VARIABLE} "
+                            "to a folder you can write.") from None
     directory.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
     try:

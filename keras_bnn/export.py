@@ -40,6 +40,8 @@ from keras_bnn._keras import all_layers, keras, lq, tf
 from keras_bnn.decoupling import has_ternary_activations
 from keras_bnn.graphs import as_functional
 from keras_bnn.keras3 import to_tf_keras
+from keras_bnn.quantizers import TernarySign
+from keras_bnn.files import check_writable_folder
 from keras_bnn.training import write_bytes_atomically
 
 __all__ = ["DEFAULT_KERNEL", "ExportError", "ExportResult", "KERNELS", "MIN_AGREEMENT",
@@ -76,6 +78,9 @@ KERNELS = {
     "xnnpack": {"use_indirect_bgemm": True, "use_xnnpack": True},
 }
 DEFAULT_KERNEL = "xnnpack"
+
+# Quantizers with three levels, which Larq Compute Engine cannot run.
+_TERNARY_QUANTIZERS = (TernarySign, lq.quantizers.SteTern)
 
 _BUILTIN_NAMES = {code: name for name, code in vars(tflite_schema.BuiltinOperator).items()
                   if not name.startswith("_")}
@@ -332,19 +337,31 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
         An `ExportResult`.
 
     # Raises
-        ExportError: for a model with ternary activations; under `strict`, for binary
+        ExportError: for a `path` that is a folder or cannot be written, checked before the
+            conversion; for a model with ternary quantizers (activations or weights,
+            ours or larq's `ste_tern`); under `strict`, for binary
             convs that stayed float ops; under `verify`, for outputs that differ; for
             `int8` without calibration data (or with sample inputs missing), or for a model
             int8 export cannot take.
         ValueError: for a Keras 3 model that has no tf_keras twin (see `to_tf_keras`).
     """
     model = to_tf_keras(model)
+    _check_output_path(path)
     if has_ternary_activations(model):
         raise ExportError(
             f"Model {model.name!r} has ternary activations (TernarySign), which Larq Compute "
             "Engine cannot run and silently mis-converts; export "
             "keras_bnn.decouple(model) instead, which computes the same function with "
             "binary activations."
+        )
+    ternary = [f"{layer.name}.{role}" for layer in all_layers(model)
+               for role in ("input_quantizer", "kernel_quantizer")
+               if isinstance(getattr(layer, role, None), _TERNARY_QUANTIZERS)]
+    if ternary:
+        raise ExportError(
+            f"Model {model.name!r} has ternary quantizers ({', '.join(ternary)}), which Larq "
+            "Compute Engine cannot run: it runs 1-bit quantizers (ste_sign, approx_sign, "
+            "...). Train with those, or with ternary_sign activations and decouple()."
         )
     converted = _int8_model(model, calibration_data, quantize_input, verify and
                             sample_inputs is None) if int8 else model
@@ -382,6 +399,19 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
     if path is not None:
         result.path = write_bytes_atomically(path, flatbuffer)
     return result
+
+
+def _check_output_path(path):
+    """Refuses, before any conversion, a `path` that cannot be written."""
+    if path is None:
+        return
+    if pathlib.Path(path).is_dir():
+        raise ExportError(f"path={str(path)!r} is a folder; give the path of the .tflite "
+                          "file to write.")
+    try:
+        check_writable_folder(pathlib.Path(path).parent)
+    except OSError as error:
+        raise ExportError(f"Cannot write {path}: {error}. Choose another path.") from None
 
 
 def _int8_model(model, calibration_data, quantize_input, random_samples):

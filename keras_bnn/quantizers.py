@@ -36,6 +36,8 @@ __all__ = [
     "ReCUActivation",
     "TanhSign",
     "TernarySign",
+    "QUANTIZER_NAMES",
+    "check_quantizer",
     "check_tau",
     "clamp_and_binarize",
     "recu",
@@ -54,6 +56,37 @@ def _unbiased_variance(x, axis):
     variance = tf.math.reduce_variance(x, axis=axis, keepdims=True)
     count = tf.cast(tf.size(x) // tf.size(variance), x.dtype)
     return variance * count / tf.maximum(count - 1.0, 1.0)
+
+
+# The names `larq.quantizers.get` resolves: larq's quantizers, then this module's.
+QUANTIZER_NAMES = ("approx_sign", "dorefa_quantizer", "magnitude_aware_sign",
+                   "ste_heaviside", "ste_sign", "ste_tern", "swish_sign",
+                   "recu", "recu_activation", "tanh_sign", "ternary_sign")
+
+
+def check_quantizer(quantizer, argument="quantizer"):
+    """Returns `quantizer` after checking that larq can resolve it.
+
+    ```python
+    check_quantizer("ste_sign", "input_quantizer")  # -> "ste_sign"
+    check_quantizer("bogus", "input_quantizer")     # ValueError naming the known ones
+    ```
+
+    # Arguments
+        quantizer: None, a quantizer name (one of `QUANTIZER_NAMES`), or a quantizer.
+        argument: The argument it was given as, named in the error.
+
+    # Raises
+        ValueError: for a name or object larq does not know as a quantizer.
+    """
+    try:
+        lq.quantizers.get(quantizer)
+    except ValueError:
+        raise ValueError(
+            f"{argument}={quantizer!r} is not a quantizer; use one of "
+            f"{', '.join(QUANTIZER_NAMES)} (or a larq quantizer object)."
+        ) from None
+    return quantizer
 
 
 def check_tau(tau):

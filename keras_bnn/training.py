@@ -18,6 +18,7 @@ history = fit_resumable(
 ```
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -67,15 +68,22 @@ def is_chief(strategy=None):
 
 def write_bytes_atomically(path, data):
     """Writes `data` to `path` through a temporary file, so readers never see half a file
-    and a failed write leaves none; creates the folder. Returns the path."""
+    and a failed write leaves none; creates the folder. Returns the path.
+
+    # Raises
+        OSError: when the folder cannot be made or written; the error of the write itself,
+            never one of the clean-up after it.
+    """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     try:
         temporary.write_bytes(data)
         os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise
     return path
 
 

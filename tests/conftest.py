@@ -1,12 +1,18 @@
-"""Shared test set-up: keras_bnn first (Keras 2), two logical CPUs, the real data sets."""
+"""Shared test set-up: keras_bnn first (Keras 2), two logical CPUs, the real data sets,
+a local HTTP server."""
 
+import functools
+import http.server
 import pathlib
 import tarfile
+import threading
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 before anything else)
 import numpy as np
 import pytest
 import tensorflow as tf
+
+from keras_bnn import downloads
 
 # Two logical CPU devices, so that tests can train under MirroredStrategy. This must happen
 # before TensorFlow initializes its runtime, hence at import time of the conftest.
@@ -62,3 +68,21 @@ def cifar_images(shared_datasets):
                 if len(images) == 32:
                     break
     return (np.stack(images).astype(np.float32) / 255.0 - 0.47) / 0.25
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A folder served over HTTP on 127.0.0.1, and a fresh download cache."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    monkeypatch.setenv(downloads.CACHE_ENVIRONMENT_VARIABLE, str(tmp_path / "cache"))
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=folder)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()

@@ -108,8 +108,8 @@ def test_run_writes_every_output_and_learns(fashion, tmp_path):
         np.testing.assert_array_equal(a, b)
     assert_every_file_loads_in_a_fresh_process(tmp_path)
 
-    assert metrics["export"]["lce_binary_convs"] == 2  # bnn_small's two binary convs
-    assert "binary convs: 2 of 2 became LceBconv2d" in result.stdout
+    assert metrics["export"]["lce_binary_convs"] == 5  # recu_small's five binary convs
+    assert "binary convs: 5 of 5 became LceBconv2d" in result.stdout
     flatbuffer = (tmp_path / "model.tflite").read_bytes()
     assert metrics["export"]["size_bytes"] == len(flatbuffer)
     images = np.random.default_rng(0).normal(size=(8, 28, 28, 1)).astype(np.float32)
@@ -119,7 +119,8 @@ def test_run_writes_every_output_and_learns(fashion, tmp_path):
 
 def test_a_model_lce_cannot_run_is_trained_and_saved_but_not_exported(fashion, tmp_path):
     result = run_train(fashion, *QUICK, "--epochs=1", "--steps_per_epoch=4",
-                       "--input_quantizer=ternary_sign", f"--output_dir={tmp_path}")
+                       "--model=bnn_small", "--input_quantizer=ternary_sign",
+                       f"--output_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "LCE export skipped" in result.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -148,9 +149,17 @@ def test_kill_9_mid_epoch_then_the_same_command_resumes_to_the_same_weights(fash
     assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     run_dir = index.parents[2]
     assert not (run_dir / "metrics.json").exists()
+    # The killed invocation recorded its time at each epoch's end; the resumed one adds its
+    # own. (Made large here, so that the sum cannot pass for the last invocation's alone.)
+    clock = run_dir / train.CLOCK_FILE
+    assert json.loads(clock.read_text())["seconds"] > 0
+    clock.write_text(json.dumps({"seconds": 1000.0}))
 
+    started = time.perf_counter()
     resumed = run_train(*args, cwd=workdir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    wall_seconds = json.loads((run_dir / "metrics.json").read_text())["wall_seconds"]
+    assert 1000 < wall_seconds < 1000 + time.perf_counter() - started
     assert f"Resuming the unfinished run in runs/{run_dir.name}" in resumed.stdout
     assert [p.name for p in (workdir / "runs").iterdir()] == [run_dir.name]
     for a, b in zip(final_weights(tmp_path / "straight"), final_weights(run_dir)):
@@ -271,7 +280,8 @@ def resumes_to_the_same_weights(args, run_dir, final, finished_stage):
 def test_binaryduo_recipe_decouples_without_changing_accuracy_and_resumes_in_stage_2(
     fashion, tmp_path
 ):
-    args = [fashion, *QUICK, "--input_quantizer=ternary_sign", "--recipe=binaryduo",
+    args = [fashion, *QUICK, "--model=bnn_small", "--input_quantizer=ternary_sign",
+            "--recipe=binaryduo",
             "--epochs=1", "--stage2_epochs=2", "--steps_per_epoch=12", "--seed=1",
             f"--output_dir={tmp_path}"]
     first = run_train(*args)

@@ -155,9 +155,22 @@ def test_options_swap_the_quantizers_of_every_binary_conv(name):
     assert lq.models.ModelProfile(model).op_count("mac", 1) == 0
 
 
-def test_unknown_option_is_a_type_error():
-    with pytest.raises(TypeError, match="width_multiplier"):
-        zoo.get_model("bnn_vgg7", width_multiplier=0.5)
+@pytest.mark.parametrize("options,message", [
+    ({"width_multiplier": 0.5}, "'bnn_vgg7' has no option 'width_multiplier'; its options "
+                                "are input_quantizer, kernel_quantizer, kernel_constraint"),
+    ({"width": "abc"}, "option width='abc' of zoo model 'bnn_small' must be a number"),
+    ({"input_quantizer": "bogus"}, "input_quantizer='bogus' is not a quantizer; use one of "
+                                   "approx_sign,"),
+])
+def test_a_bad_option_is_refused_before_building(options, message):
+    name = "bnn_vgg7" if "width_multiplier" in options else "bnn_small"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        zoo.get_model(name, **options)
+
+
+@pytest.mark.parametrize("name", quantizers.QUANTIZER_NAMES)
+def test_every_quantizer_name_resolves(name):
+    assert callable(lq.quantizers.get(name))
 
 
 def bn(channels):

@@ -1,11 +1,8 @@
 """Pretrained weights: the shipped ones reach their registered accuracy on samples of the
 real test sets; get_model's registry keys, URLs, include_top and their errors; `python -m zoo`."""
 
-import functools
-import http.server
 import json
 import shutil
-import threading
 
 import larq as lq
 import numpy as np
@@ -109,23 +106,6 @@ def test_a_damaged_shipped_file_is_refused(entry, tmp_path, monkeypatch):
     monkeypatch.setattr(zoo.weights, "PRETRAINED_DIR", tmp_path / "pretrained")
     with pytest.raises(downloads.DownloadError, match="reinstall"):
         zoo.get_model(entry.model, weights=entry.key)
-
-
-@pytest.fixture
-def served(tmp_path, monkeypatch):
-    """A folder served over HTTP on 127.0.0.1, and a fresh download cache."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    monkeypatch.setenv(downloads.CACHE_ENVIRONMENT_VARIABLE, str(tmp_path / "cache"))
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=folder)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
 
 
 def test_weights_from_a_url_are_verified_then_loaded(served, tmp_path):

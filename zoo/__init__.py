@@ -23,7 +23,7 @@ import inspect
 import os
 import pathlib
 
-from keras_bnn import downloads
+from keras_bnn import downloads, quantizers
 from keras_bnn._keras import keras
 from zoo import baselines, binaryduo, real_to_binary, recu, resnets
 from zoo import weights as weights_lib
@@ -45,6 +45,7 @@ MODELS = {
     "recu_resnet18_cifar": recu.recu_resnet18_cifar,
     "recu_resnet20": recu.recu_resnet20,
     "recu_resnet34": recu.recu_resnet34,
+    "recu_small": recu.recu_small,
     "recu_vgg_small": recu.recu_vgg_small,
     "strong_baseline_resnet18": real_to_binary.strong_baseline_resnet18,
 }
@@ -132,10 +133,10 @@ def get_model(name, *, input_shape=None, num_classes=None, include_top=True, wei
         A `tf_keras.Model` that outputs logits (features when `include_top=False`).
 
     # Raises
-        ValueError: for an unknown name (the message lists the known ones); for weights
+        ValueError: for an unknown name (the message lists the known ones); for an option
+            the builder does not take or a value it cannot (see `check_options`); for weights
             that are none of the above, or that do not fit the model as asked (the message
             says which argument to change).
-        TypeError: for an option the builder does not take.
         keras_bnn.downloads.DownloadError: when a URL cannot be fetched or verified.
     """
     if name not in MODELS:
@@ -155,7 +156,50 @@ def get_model(name, *, input_shape=None, num_classes=None, include_top=True, wei
     return model if include_top else _without_top(model)
 
 
+def check_options(name, options):
+    """Checks builder options of the zoo model `name` before anything is built.
+
+    ```python
+    zoo.check_options("bnn_vgg_small", {"width_multiplier": 0.5})    # fine
+    zoo.check_options("bnn_vgg_small", {"width_multiplier": "abc"})  # ValueError
+    ```
+
+    # Raises
+        ValueError: for an option the builder does not take (the message lists those it
+            does), a value of another kind than the option's default (a text for a number),
+            or an unknown quantizer name.
+    """
+    parameters = inspect.signature(MODELS[name]).parameters
+    own = [key for key in parameters if key not in ("input_shape", "num_classes")]
+    for key, value in options.items():
+        if key not in own:
+            raise ValueError(f"zoo model {name!r} has no option {key!r}; its options are "
+                             f"{', '.join(own)}.")
+        default = parameters[key].default
+        if key.endswith("_quantizer"):
+            quantizers.check_quantizer(value, key)
+        elif not _same_kind(value, default):
+            raise ValueError(f"option {key}={value!r} of zoo model {name!r} must be "
+                             f"{_KINDS[type(default)]}, like its default {default!r}.")
+
+
+_KINDS = {bool: "True or False", int: "a number", float: "a number", str: "a text",
+          tuple: "a tuple, e.g. (4, 8)"}
+
+
+def _same_kind(value, default):
+    """Whether `value` can stand where the builder's `default` does (None: anything)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return default is None or type(value) is type(default)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float))
+    if isinstance(default, tuple):
+        return isinstance(value, (tuple, list))
+    return not isinstance(default, str) or isinstance(value, str)
+
+
 def _build(name, input_shape, num_classes, options):
+    check_options(name, options)
     defaults = DEFAULTS[name]
     return MODELS[name](
         input_shape=defaults["input_shape"] if input_shape is None else tuple(input_shape),
@@ -233,6 +277,15 @@ def _load_weights(model, name, path):
                          ".keras.")
     try:
         model.load_weights(path)
+    except OSError as error:  # h5py: not an HDF5 file, or a truncated one
+        cached = path.parent == downloads.cache_dir()
+        if cached:
+            path.unlink()
+        raise ValueError(
+            f"{path} is not a readable weights file, it is truncated or corrupt ({error})."
+            + (" It was removed from the cache; if the server keeps sending it, its "
+               "registered hash is that of a broken file." if cached else "")
+        ) from None
     except (ValueError, KeyError) as error:
         raise ValueError(
             f"The weights in {path} do not fit zoo model {name!r} as built "
