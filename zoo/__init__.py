@@ -183,19 +183,20 @@ def check_options(name, options):
                              f"{_KINDS[type(default)]}, like its default {default!r}.")
 
 
-_KINDS = {bool: "True or False", int: "a number", float: "a number", str: "a text",
+_KINDS = {bool: "True or False", int: "a number", float: "a number",
           tuple: "a tuple, e.g. (4, 8)"}
 
 
 def _same_kind(value, default):
-    """Whether `value` can stand where the builder's `default` does (None: anything)."""
+    """Whether `value` can stand where the builder's `default` does: None always, a number
+    for a number, a tuple or list for a tuple (other defaults take any value)."""
+    if value is None or type(default) not in _KINDS:
+        return True
     if isinstance(default, bool) or isinstance(value, bool):
-        return default is None or type(value) is type(default)
+        return type(value) is type(default)
     if isinstance(default, (int, float)):
         return isinstance(value, (int, float))
-    if isinstance(default, tuple):
-        return isinstance(value, (tuple, list))
-    return not isinstance(default, str) or isinstance(value, str)
+    return isinstance(value, (tuple, list))
 
 
 def _build(name, input_shape, num_classes, options):
