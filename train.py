@@ -39,8 +39,8 @@ from absl import app, flags, logging
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
 import zoo
 from keras_bnn import data, export, optimizers, plots, training
-from keras_bnn.files import check_writable_folder
 from keras_bnn._keras import keras, lq, tf
+from keras_bnn.files import check_writable_folder
 from keras_bnn.layers import recu_layers
 from zoo import recipes
 

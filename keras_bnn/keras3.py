@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from keras_bnn._keras import keras, tf
+from keras_bnn._keras import keras
 
 __all__ = ["is_keras_3_model", "to_tf_keras"]
 
@@ -109,36 +109,25 @@ def _sequential_twin(model, keras_3):
 
 
 def _functional_twin(model, keras_3):
-    twins = {}  # id of a Keras 3 layer -> its tf_keras twin, so shared layers stay shared
-    tensors = {id(tensor): _input_twin(tensor) for tensor in model.inputs}
+    """Runs the Keras 3 graph on tf_keras inputs, each operation replaced by its twin
+    (made once per layer, so shared layers stay shared)."""
+    twins = {}
 
-    def twin_of(tensor):
-        if id(tensor) not in tensors:
-            operation, node_index, tensor_index = tensor._keras_history
-            node = operation._inbound_nodes[node_index]
-            args, kwargs = keras_3.tree.map_structure(
-                lambda x: twin_of(x) if isinstance(x, keras_3.KerasTensor) else x,
-                (node.arguments.args, node.arguments.kwargs),
-            )
-            if id(operation) not in twins:
-                twins[id(operation)] = _layer_twin(operation, keras_3)
-            kwargs = {key: value for key, value in kwargs.items() if value is not None}
-            outputs = tf.nest.flatten(twins[id(operation)](*args, **kwargs))
-            for output, twin_output in zip(keras_3.tree.flatten(node.outputs), outputs):
-                tensors[id(output)] = twin_output
-        return tensors[id(tensor)]
+    def twin_call(operation):
+        if id(operation) not in twins:
+            twins[id(operation)] = _layer_twin(operation, keras_3)
+        twin = twins[id(operation)]
+        # Keras 3 passes `mask=None` and the like explicitly; tf_keras layers want them unset.
+        return lambda *args, **kwargs: twin(
+            *args, **{key: value for key, value in kwargs.items() if value is not None})
 
-    outputs = keras_3.tree.map_structure(twin_of, model._outputs_struct)
-    twin = keras.Model(_inputs_of(model, tensors), outputs, name=model.name)
+    inputs = [_input_twin(tensor) for tensor in model.inputs]
+    outputs = model._run_through_graph(inputs, operation_fn=twin_call)
+    twin = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs, name=model.name)
     for operation in model._operations:
         if id(operation) in twins:
             _copy_weights(operation, twins[id(operation)], keras_3)
     return twin
-
-
-def _inputs_of(model, tensors):
-    inputs = [tensors[id(tensor)] for tensor in model.inputs]
-    return inputs[0] if len(inputs) == 1 else inputs
 
 
 def _input_twin(tensor):

@@ -174,7 +174,8 @@ def test_kill_9_mid_epoch_then_the_same_command_resumes_to_the_same_weights(fash
      ("--epochs=0", "--epochs"),
      ("--dataset=no_such_dataset_xyz", "no_such_dataset_xyz"),
      ("--data_dir=/nonexistent/fashion", "/nonexistent/fashion"),
-     ("--model_option=oops", "--model_option: 'oops': expected name=value")],
+     ("--model_option=oops", "--model_option: 'oops': expected name=value"),
+     ("--model_option=nonexistent=1", "has no option 'nonexistent'; its options are tau")],
 )
 def test_bad_flags_give_one_clear_line(flag, message, tmp_path):
     result = run_train(flag, f"--output_dir={tmp_path / 'out'}", cwd=tmp_path)
@@ -183,7 +184,7 @@ def test_bad_flags_give_one_clear_line(flag, message, tmp_path):
     errors = [line for line in result.stderr.splitlines()
               if line.startswith(("error:", "FATAL Flags parsing error"))]
     assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
-    assert not (tmp_path / "out" / "metrics.json").exists()
+    assert not (tmp_path / "out").exists()  # nothing written, not even command.json
 
 
 def test_resuming_into_a_folder_of_another_command_is_refused(fashion, tmp_path):
