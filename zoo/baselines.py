@@ -41,9 +41,10 @@ def bnn_small(
 ):
     """A small binary CNN for 28x28 images: float stem, two binary 3x3 convs, float head.
 
-    The quick default of `train.py`: a full-precision 3x3 conv of `width // 2` channels,
-    two binary 3x3 convs of `width` channels each followed by a 2x2 max-pool, global
-    average pooling and the classifier. Takes any image size of at least 4x4.
+    The smallest baseline, quick to train and to test: a full-precision 3x3 conv of
+    `width // 2` channels, two binary 3x3 convs of `width` channels each followed by a 2x2
+    max-pool, global average pooling and the classifier. Takes any image size of at least
+    4x4.
 
     ```python
     model = zoo.get_model("bnn_small", input_quantizer="ternary_sign")
