@@ -349,6 +349,7 @@ def test_real_to_binary_trains_three_taught_stages_and_resumes_in_the_last(fashi
 
 
 @pytest.mark.parametrize("flags", [
+    ["--model=bnn_small"],  # the single recipe (the default model trains with recu's)
     ["--model=bnn_small", "--recipe=float_twin"],
     ["--model=strong_baseline_resnet18", "--model_option=stage_filters=(4, 8)"],  # two_step
 ])
