@@ -15,6 +15,7 @@ points the import path at `tf_keras` too. It then checks that `tf.keras` really 
         can no longer be changed without changing what the code before meant.
 """
 
+import contextlib
 import importlib.util
 import os
 import pathlib
@@ -85,6 +86,16 @@ def register_serializable(*aliases):
     return decorator
 
 
+@contextlib.contextmanager
+def unsafe_deserialization():
+    """Lets tf_keras rebuild Lambda layers (Python code) inside the block: for configs that
+    this process took from its own models, never for files (`keras_bnn.graphs.rebuild`)."""
+    from tf_keras.src.saving import serialization_lib
+
+    with serialization_lib.SafeModeScope(safe_mode=False):
+        yield
+
+
 def all_layers(model):
     """Every layer of `model` in order, the layers of nested models in place of the models.
 
@@ -99,4 +110,5 @@ def all_layers(model):
             yield layer
 
 
-__all__ = ["LarqBaseQuantizer", "all_layers", "keras", "lq", "register_serializable", "tf"]
+__all__ = ["LarqBaseQuantizer", "all_layers", "keras", "lq", "register_serializable", "tf",
+           "unsafe_deserialization"]

@@ -49,7 +49,7 @@ import dataclasses
 import numpy as np
 
 from keras_bnn._keras import all_layers, keras, lq
-from keras_bnn.graphs import as_functional, layer_entry
+from keras_bnn.graphs import as_functional, entry_sources, layer_entry, rebuild, source_names
 from keras_bnn.layers import ReCUConv2D
 from keras_bnn.quantizers import check_tau
 
@@ -298,7 +298,7 @@ def _binarize_graph(model, recipe, keep, changes):
         binarized.append(change)
     for change in binarized:
         _fix_constant_input(config, change)
-    return keras.Model.from_config(config), bias_folds
+    return rebuild(config), bias_folds
 
 
 def _index(config):
@@ -307,8 +307,7 @@ def _index(config):
 
 def _readers(config, name):
     """Names of the entries (and `None` for a model output) that read layer `name`."""
-    readers = [entry["name"] for entry in config["layers"]
-               for node in entry["inbound_nodes"] for source in node if source[0] == name]
+    readers = [entry["name"] for entry in config["layers"] if name in source_names(entry)]
     return readers + [None for output in config["output_layers"] if output[0] == name]
 
 
@@ -325,10 +324,9 @@ def _split_activation(config, name, activation):
 def _redirect(config, old, new):
     """Every reader of `old` (model outputs included) reads `new` instead."""
     for entry in config["layers"]:
-        for node in entry["inbound_nodes"]:
-            for source in node:
-                if source[0] == old:
-                    source[0] = new
+        for source in entry_sources(entry):
+            if source[0] == old:
+                source[0] = new
     for output in config["output_layers"]:
         if output[0] == old:
             output[0] = new
@@ -342,6 +340,9 @@ def _non_negative_activation(entry):
         return None if negative else "relu"
     if entry["class_name"] == "Softmax":
         return "softmax"
+    if entry["class_name"] == "TFOpLambda":  # tf.nn.relu(x) and the like on Keras tensors
+        function = config["function"].rsplit(".", 1)[-1]
+        return function if function in _NON_NEGATIVE else None
     activation = config.get("activation")
     activation = activation if isinstance(activation, str) else None
     return activation if activation in _NON_NEGATIVE else None
@@ -359,7 +360,7 @@ def _is_non_negative(entries, name):
         inner = _index(entry["config"])
         return all(_is_non_negative(inner, output[0])
                    for output in entry["config"]["output_layers"])
-    sources = [source[0] for node in entry["inbound_nodes"] for source in node]
+    sources = source_names(entry)
     if _class_of(entry) in _SIGN_KEEPING and len(sources) == 1:
         return _is_non_negative(entries, sources[0])
     return entry["class_name"] in _MERGES and all(_is_non_negative(entries, source)
@@ -372,23 +373,22 @@ def _fix_constant_input(config, change):
     its input through a new BatchNormalization."""
     entries = _index(config)
     binary = entries[change.layer]
-    for node in binary["inbound_nodes"]:
-        for source in node:
-            producer = entries[source[0]]
-            if producer["class_name"] == "InputLayer":
-                change.notes.append("reads the model input: inputs >= 0 (pixels in [0, 1]) "
-                                    "would all binarize to +1; normalise them to zero mean")
-            while _is_non_negative(entries, source[0]):  # what it reads after a fix may be too
-                chain, producer = [], entries[source[0]]
-                while _non_negative_activation(producer) is None:
-                    if _class_of(producer) not in _SIGN_KEEPING:
-                        _centre(config, source, change)
-                        break
-                    chain.append(producer)
-                    producer = entries[producer["inbound_nodes"][0][0][0]]
-                else:
-                    _bypass(config, source, chain, producer, change)
-                entries = _index(config)
+    for source in list(entry_sources(binary)):
+        producer = entries[source[0]]
+        if producer["class_name"] == "InputLayer":
+            change.notes.append("reads the model input: inputs >= 0 (pixels in [0, 1]) "
+                                "would all binarize to +1; normalise them to zero mean")
+        while _is_non_negative(entries, source[0]):  # what it reads after a fix may be too
+            chain, producer = [], entries[source[0]]
+            while _non_negative_activation(producer) is None:
+                if _class_of(producer) not in _SIGN_KEEPING:
+                    _centre(config, source, change)
+                    break
+                chain.append(producer)
+                producer = entries[producer["inbound_nodes"][0][0][0]]
+            else:
+                _bypass(config, source, chain, producer, change)
+            entries = _index(config)
 
 
 def _centre(config, source, change):
@@ -410,11 +410,11 @@ def _bypass(config, source, chain, activation, change):
     """Points `source` (the binary layer's input) past the non-negative `activation`, through
     `chain` (the sign-keeping layers between them), duplicated if others read them too."""
     name = _non_negative_activation(activation)
-    if activation["class_name"] not in ("Activation", "ReLU", "Softmax"):
+    if activation["class_name"] not in ("Activation", "ReLU", "Softmax", "TFOpLambda"):
         # Fused into a layer (Conv2D(activation="relu"), say): split it out first.
         _split_activation(config, activation["name"], name)
         activation = _index(config)[f"{activation['name']}_activation"]
-    pre_activation = list(activation["inbound_nodes"][0][0][:3])
+    pre_activation = list(next(entry_sources(activation))[:3])
     if any(len(_readers(config, entry["name"])) > 1 for entry in chain):
         upstream = pre_activation
         for entry in reversed(chain):

@@ -29,11 +29,12 @@ References:
 """
 
 import collections
+import copy
 
 import numpy as np
 
 from keras_bnn._keras import all_layers, keras, lq, tf
-from keras_bnn.graphs import as_functional, layer_entry
+from keras_bnn.graphs import as_functional, entry_sources, layer_entry, rebuild
 from keras_bnn.layers import DecoupledActivation, DuplicateChannels, Scale
 from keras_bnn.quantizers import TernarySign
 
@@ -177,9 +178,8 @@ def _decouple_graph(model, threshold):
     config = model.get_config()
     consumers = collections.defaultdict(list)
     for entry in config["layers"]:
-        for node in entry["inbound_nodes"]:
-            for source in node:
-                consumers[tuple(source[:3])].append(entry["name"])
+        for source in entry_sources(entry):
+            consumers[tuple(source[:3])].append(entry["name"])
     for output in config["output_layers"]:
         consumers[tuple(output[:3])].append(None)
 
@@ -191,11 +191,9 @@ def _decouple_graph(model, threshold):
         entries.append(entry)
 
     for original in config["layers"]:
-        entry = dict(original)
-        entry["inbound_nodes"] = [
-            [[*renamed.get(tuple(source[:3]), source[:3]), *source[3:]] for source in node]
-            for node in original["inbound_nodes"]
-        ]
+        entry = {**original, "inbound_nodes": copy.deepcopy(original["inbound_nodes"])}
+        for source in entry_sources(entry):
+            source[:3] = renamed.get(tuple(source[:3]), source[:3])
         layer = model.get_layer(entry["name"])
         if isinstance(layer, keras.Model) and has_ternary_activations(layer):
             inner, inner_count = _decouple_graph(as_functional(layer, "decouple()"), threshold)
@@ -250,7 +248,7 @@ def _decouple_graph(model, threshold):
         [*renamed.get(tuple(output[:3]), output[:3]), *output[3:]]
         for output in config["output_layers"]
     ]
-    decoupled = keras.Model.from_config(config)
+    decoupled = rebuild(config)
     for new_layer in decoupled.layers:
         if new_layer.name in weights:
             new_layer.set_weights(weights[new_layer.name])

@@ -30,6 +30,7 @@ import math
 import pathlib
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 from tensorflow.lite.python import schema_py_generated as tflite_schema
@@ -78,6 +79,10 @@ KERNELS = {
     "xnnpack": {"use_indirect_bgemm": True, "use_xnnpack": True},
 }
 DEFAULT_KERNEL = "xnnpack"
+
+# What the report says, and `convert` warns, when a model has nothing for LCE to binarize.
+_NO_BINARY_CONVS = ("the model has no binary conv: this is a float program; binarize it "
+                   "first, e.g. keras_bnn.binarize(model)")
 
 # Quantizers with three levels, which Larq Compute Engine cannot run.
 _TERNARY_QUANTIZERS = (TernarySign, lq.quantizers.SteTern)
@@ -135,7 +140,8 @@ class ExportResult:
         """A few human-readable lines: binary convs, ops, size, verification, file."""
         lines = [f"binary convs: {self.converted_binary_convs} of {len(self.binary_convs)} "
                  "became LceBconv2d"
-                 + (f" (not: {', '.join(self.not_converted)})" if self.not_converted else ""),
+                 + (f" (not: {', '.join(self.not_converted)})" if self.not_converted else "")
+                 + ("" if self.binary_convs else f" ({_NO_BINARY_CONVS})"),
                  "ops: " + _counts(self.ops),
                  f"size: {self.size_bytes / 1e6:.3f} MB"]
         if self.int8:
@@ -368,6 +374,8 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
     flatbuffer = lce_flatbuffer(converted)
     operators = list(_operators(flatbuffer))
     convs = binary_convs(model)
+    if not convs:
+        warnings.warn(f"export.convert({model.name!r}): {_NO_BINARY_CONVS}.", stacklevel=2)
     result = ExportResult(flatbuffer=flatbuffer,
                           ops=collections.Counter(op.name for op in operators),
                           binary_convs=[layer.name for layer in convs],

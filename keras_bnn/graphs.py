@@ -1,17 +1,24 @@
 """Rewriting a model's graph through its functional config: the base that
-`keras_bnn.decouple` and `keras_bnn.binarize` share.
+`keras_bnn.decouple`, `keras_bnn.binarize` and `keras_bnn.float_twin` share.
+
+A config entry's `inbound_nodes` come in two forms: a list of sources per call
+(`[[["conv", 0, 0, {}], ...]]`), and for layers made by TensorFlow ops on Keras tensors
+(`x + y`, `tf.nn.relu(x)`: `TFOpLambda`) one flat source whose keyword arguments may hold
+more sources (`[["conv", 0, 0, {"y": ["other", 0, 0]}]]`). `entry_sources` reads both.
 
 ```python
 model = as_functional(model, "binarize()")    # a Sequential becomes functional
 config = model.get_config()
+readers = [e["name"] for e in config["layers"] if "conv" in source_names(e)]
 config["layers"].append(layer_entry(keras.layers.BatchNormalization(name="bn"), [["conv", 0, 0]]))
+rebuilt = rebuild(config)
 ```
 """
 
-from keras_bnn._keras import keras
+from keras_bnn._keras import keras, unsafe_deserialization
 from keras_bnn.keras3 import to_tf_keras
 
-__all__ = ["as_functional", "layer_entry"]
+__all__ = ["as_functional", "entry_sources", "layer_entry", "rebuild", "source_names"]
 
 
 def as_functional(model, caller):
@@ -50,3 +57,50 @@ def layer_entry(layer, inbound):
     """A functional-config entry for a new layer reading the tensors `inbound`."""
     return {**keras.layers.serialize(layer), "name": layer.name,
             "inbound_nodes": [[[*source[:3], {}] for source in inbound]]}
+
+
+def _is_source(value):
+    """Whether `value` is a `[layer name, node index, tensor index(, kwargs)]` reference."""
+    return (isinstance(value, list) and len(value) in (3, 4) and isinstance(value[0], str)
+            and all(isinstance(index, int) for index in value[1:3]))
+
+
+def _node_sources(value):
+    if _is_source(value):
+        yield value
+        value = value[3:]  # its keyword arguments, which may hold more sources
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for child in value:
+            yield from _node_sources(child)
+
+
+def entry_sources(entry):
+    """Every source that the config entry `entry` reads, in both forms of `inbound_nodes`
+    (keyword arguments' tensors included): the config's own lists, so that assigning to
+    `source[:3]` rewires the graph.
+
+    ```python
+    for source in entry_sources(entry):
+        if source[0] == "old":
+            source[0] = "new"
+    ```
+    """
+    for node in entry["inbound_nodes"]:
+        yield from _node_sources(node)
+
+
+def source_names(entry):
+    """The names of the layers whose outputs the config entry `entry` reads."""
+    return [source[0] for source in entry_sources(entry)]
+
+
+def rebuild(config, model_class=None):
+    """The model of a functional (or `model_class`'s) config made from a model in memory.
+
+    Lambda layers included: tf_keras's safe mode, which refuses Python code in files, is
+    not for a config this process has just taken from its own model.
+    """
+    with unsafe_deserialization():
+        return (model_class or keras.Model).from_config(config)

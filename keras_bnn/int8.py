@@ -37,6 +37,7 @@ References:
 import numpy as np
 
 from keras_bnn._keras import keras, tf
+from keras_bnn.graphs import source_names
 from keras_bnn.layers import DuplicateChannels, PadChannels, Scale
 
 __all__ = ["SIGN_RANGE", "calibrate", "quantized_outputs", "with_fake_quant"]
@@ -62,8 +63,7 @@ SIGN_RANGE = (-1e-3, 1e-3)
 
 def _producers(model):
     """`{layer name: [names of the layers whose outputs it reads]}`, from the model's config."""
-    return {entry["name"]: [source[0] for node in entry["inbound_nodes"] for source in node]
-            for entry in model.get_config()["layers"]}
+    return {entry["name"]: source_names(entry) for entry in model.get_config()["layers"]}
 
 
 def _consumers(model):

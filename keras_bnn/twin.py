@@ -16,6 +16,7 @@ twin.count_params() == model.count_params()  # True
 import inspect
 
 from keras_bnn._keras import keras
+from keras_bnn.graphs import rebuild
 from keras_bnn.keras3 import to_tf_keras
 
 __all__ = ["float_twin"]
@@ -98,4 +99,4 @@ def float_twin(model):
         )
     config = model.get_config()
     _replace_quantized_layers(config, _layers_by_name(model))
-    return type(model).from_config(config)
+    return rebuild(config, type(model))
