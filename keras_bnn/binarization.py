@@ -49,7 +49,8 @@ import dataclasses
 import numpy as np
 
 from keras_bnn._keras import all_layers, keras, lq
-from keras_bnn.graphs import as_functional, entry_sources, layer_entry, rebuild, source_names
+from keras_bnn.graphs import (as_functional, entry_sources, layer_entry, rebuild, redirect,
+                              source_names)
 from keras_bnn.layers import ReCUConv2D
 from keras_bnn.quantizers import check_tau
 
@@ -316,20 +317,9 @@ def _split_activation(config, name, activation):
     entries = _index(config)
     entries[name]["config"]["activation"] = "linear"
     split = keras.layers.Activation(activation, name=f"{name}_activation")
-    _redirect(config, name, split.name)
+    redirect(config, name, split.name)
     position = config["layers"].index(entries[name])
     config["layers"].insert(position + 1, layer_entry(split, [[name, 0, 0]]))
-
-
-def _redirect(config, old, new):
-    """Every reader of `old` (model outputs included) reads `new` instead."""
-    for entry in config["layers"]:
-        for source in entry_sources(entry):
-            if source[0] == old:
-                source[0] = new
-    for output in config["output_layers"]:
-        if output[0] == old:
-            output[0] = new
 
 
 def _non_negative_activation(entry):

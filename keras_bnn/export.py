@@ -38,6 +38,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 
 from keras_bnn import int8 as int8_lib
 from keras_bnn._keras import all_layers, keras, lq, tf
+from keras_bnn.converter_fixes import exact_strided_padding
 from keras_bnn.decoupling import has_ternary_activations
 from keras_bnn.graphs import as_functional
 from keras_bnn.keras3 import to_tf_keras
@@ -369,8 +370,9 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
             "Compute Engine cannot run: it runs 1-bit quantizers (ste_sign, approx_sign, "
             "...). Train with those, or with ternary_sign activations and decouple()."
         )
-    converted = _int8_model(model, calibration_data, quantize_input, verify and
-                            sample_inputs is None) if int8 else model
+    exact = exact_strided_padding(model)  # away from a pattern LCE converts wrongly
+    converted = _int8_model(exact, calibration_data, quantize_input, verify and
+                            sample_inputs is None) if int8 else exact
     flatbuffer = lce_flatbuffer(converted)
     operators = list(_operators(flatbuffer))
     convs = binary_convs(model)

@@ -18,7 +18,8 @@ rebuilt = rebuild(config)
 from keras_bnn._keras import keras, unsafe_deserialization
 from keras_bnn.keras3 import to_tf_keras
 
-__all__ = ["as_functional", "entry_sources", "layer_entry", "rebuild", "source_names"]
+__all__ = ["as_functional", "entry_sources", "layer_entry", "rebuild", "redirect",
+           "source_names"]
 
 
 def as_functional(model, caller):
@@ -94,6 +95,17 @@ def entry_sources(entry):
 def source_names(entry):
     """The names of the layers whose outputs the config entry `entry` reads."""
     return [source[0] for source in entry_sources(entry)]
+
+
+def redirect(config, old, new):
+    """Every reader of `old` (model outputs included) reads `new` instead."""
+    for entry in config["layers"]:
+        for source in entry_sources(entry):
+            if source[0] == old:
+                source[0] = new
+    for output in config["output_layers"]:
+        if output[0] == old:
+            output[0] = new
 
 
 def rebuild(config, model_class=None):
