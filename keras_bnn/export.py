@@ -39,6 +39,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 from keras_bnn import int8 as int8_lib
 from keras_bnn._keras import all_layers, keras, lq, tf
 from keras_bnn.converter_fixes import exact_strided_padding
+from keras_bnn.converter_process import ConverterCrash, convert_saved_model
 from keras_bnn.decoupling import has_ternary_activations
 from keras_bnn.graphs import as_functional
 from keras_bnn.keras3 import to_tf_keras
@@ -290,15 +291,14 @@ def lce_flatbuffer(model):
     `larq_compute_engine.convert_keras_model` first saves the whole Keras model, which
     traces every layer's training call as well: 12 s of 14 s for `recu_resnet20`. Saving
     only `inference_function(model)` with the model's variables gives the converter the
-    same graph in 2 s.
+    same graph in 2 s. The converter runs in its own process
+    (`keras_bnn.converter_process`): a crash of it raises `ConverterCrash` here.
     """
-    import larq_compute_engine as lce
-
     module = tf.Module()
     module.model_variables = list(model.variables)
     with tempfile.TemporaryDirectory() as directory:
         tf.saved_model.save(module, directory, signatures=inference_function(model))
-        return lce.convert_saved_model(directory)
+        return convert_saved_model(directory)
 
 
 def _sample_inputs(model, sample_inputs):
@@ -346,7 +346,8 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
     # Raises
         ExportError: for a `path` that is a folder or cannot be written, checked before the
             conversion; for a model with ternary quantizers (activations or weights,
-            ours or larq's `ste_tern`); under `strict`, for binary
+            ours or larq's `ste_tern`); when LCE's converter crashes (in its own process,
+            so this one survives); under `strict`, for binary
             convs that stayed float ops; under `verify`, for outputs that differ; for
             `int8` without calibration data (or with sample inputs missing), or for a model
             int8 export cannot take.
@@ -373,7 +374,11 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
     exact = exact_strided_padding(model)  # away from a pattern LCE converts wrongly
     converted = _int8_model(exact, calibration_data, quantize_input, verify and
                             sample_inputs is None) if int8 else exact
-    flatbuffer = lce_flatbuffer(converted)
+    try:
+        flatbuffer = lce_flatbuffer(converted)
+    except (ConverterCrash, ValueError) as error:  # a crash, or the converter's refusal
+        raise ExportError(f"Converting {model.name!r}: {error} Nothing was written; the "
+                          "model itself is unchanged.") from None
     operators = list(_operators(flatbuffer))
     convs = binary_convs(model)
     if not convs:
