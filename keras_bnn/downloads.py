@@ -73,8 +73,8 @@ def fetch(url, sha256, *, filename=None, directory=None, timeout=60):
         ValueError: for a malformed hash.
         DownloadError: when the file cannot be fetched (offline: the message says where to
             put a copy), is truncated, or has another hash; when the cache folder is a
-            file or cannot be written. The cache is left as it was,
-            except that a cached copy with the wrong hash is removed.
+            file or cannot be written. The cache is left as it was, except that a cached
+            copy with the wrong hash is removed.
     """
     expected = _check_hash(sha256)
     directory = pathlib.Path(directory) if directory is not None else cache_dir()
