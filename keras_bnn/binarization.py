@@ -375,7 +375,7 @@ def _fix_constant_input(config, change):
                     _centre(config, source, change)
                     break
                 chain.append(producer)
-                producer = entries[producer["inbound_nodes"][0][0][0]]
+                producer = entries[source_names(producer)[0]]
             else:
                 _bypass(config, source, chain, producer, change)
             entries = _index(config)

@@ -55,13 +55,15 @@ def exact_strided_padding(model):
     functional = as_functional(model, "export.convert()")
     config = functional.get_config()
     entries = {entry["name"]: entry for entry in config["layers"]}
-    readers = {name: [entry["name"] for entry in config["layers"]
-                      if name in source_names(entry)] for name in entries}
     rewritten = False
     for layer in functional.layers:
-        if not isinstance(layer, keras.layers.ZeroPadding2D) or len(readers[layer.name]) != 1:
+        if not isinstance(layer, keras.layers.ZeroPadding2D):
             continue
-        conv = functional.get_layer(readers[layer.name][0])
+        readers = [entry["name"] for entry in config["layers"]
+                   if layer.name in source_names(entry)]
+        if len(readers) != 1:
+            continue
+        conv = functional.get_layer(readers[0])
         even = _fused_wrongly(layer, conv)
         if even is None:
             continue

@@ -41,10 +41,10 @@ from keras_bnn._keras import all_layers, keras, lq, tf
 from keras_bnn.converter_fixes import exact_strided_padding
 from keras_bnn.converter_process import ConverterCrash, convert_saved_model
 from keras_bnn.decoupling import has_ternary_activations
+from keras_bnn.files import check_writable_folder
 from keras_bnn.graphs import as_functional
 from keras_bnn.keras3 import to_tf_keras
 from keras_bnn.quantizers import TernarySign
-from keras_bnn.files import check_writable_folder
 from keras_bnn.training import write_bytes_atomically
 
 __all__ = ["DEFAULT_KERNEL", "ExportError", "ExportResult", "KERNELS", "MIN_AGREEMENT",
