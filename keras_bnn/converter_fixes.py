@@ -15,7 +15,8 @@ exact = exact_strided_padding(model)  # what keras_bnn.export.convert converts
 """
 
 from keras_bnn._keras import keras
-from keras_bnn.graphs import as_functional, layer_entry, rebuild, redirect, source_names
+from keras_bnn.graphs import (as_functional, has_graph, layer_entry, rebuild, redirect,
+                              source_names)
 
 __all__ = ["exact_strided_padding"]
 
@@ -49,8 +50,7 @@ def exact_strided_padding(model):
         `Cropping2D` after each rewritten conv. (A padding that other layers read too is
         left alone: the converter cannot fuse it away.)
     """
-    if not isinstance(model, keras.Sequential) and not getattr(model, "_is_graph_network",
-                                                                 False):
+    if not has_graph(model):
         return model
     functional = as_functional(model, "export.convert()")
     config = functional.get_config()
@@ -77,7 +77,4 @@ def exact_strided_padding(model):
         rewritten = True
     if not rewritten:
         return model
-    exact = rebuild(config)
-    for layer in functional.layers:
-        exact.get_layer(layer.name).set_weights(layer.get_weights())
-    return exact
+    return rebuild(config, weights_from=functional)

@@ -2,7 +2,8 @@
 
 `convert` turns a Keras model into an LCE flatbuffer and checks it before anything is
 written: every binary conv must have become an `LceBconv2d` (`strict`), and the LCE
-interpreter must compute what the Keras model computes (`verify`). LCE cannot run ternary
+interpreter must compute what the Keras model computes (`verify`): at every tensor a binary
+conv reads or writes, one by one (`keras_bnn.verification`), and at the outputs. LCE cannot run ternary
 activations and silently converts `sign(sign(x + t) + sign(x - t))` into `sign(x + t)`, so
 a model with `TernarySign` activations is refused: decouple it first.
 
@@ -29,7 +30,6 @@ import dataclasses
 import math
 import pathlib
 import sys
-import tempfile
 import warnings
 
 import numpy as np
@@ -39,13 +39,17 @@ from tensorflow.lite.tools import flatbuffer_utils
 from keras_bnn import int8 as int8_lib
 from keras_bnn._keras import all_layers, keras, lq, tf
 from keras_bnn.converter_fixes import exact_strided_padding
-from keras_bnn.converter_process import ConverterCrash, convert_saved_model
+from keras_bnn.converter_process import ConverterCrash
 from keras_bnn.decoupling import has_ternary_activations
 from keras_bnn.files import check_writable_folder
-from keras_bnn.graphs import as_functional
+from keras_bnn.graphs import as_functional, has_graph
 from keras_bnn.keras3 import to_tf_keras
+from keras_bnn.lce import (DEFAULT_KERNEL, KERNELS, inference_function, lce_flatbuffer,
+                           lce_interpreter, run)
 from keras_bnn.quantizers import TernarySign
 from keras_bnn.training import write_bytes_atomically
+from keras_bnn.verification import (ConvCheck, VerificationError, check_binary_convs,
+                                    compare)
 
 __all__ = ["DEFAULT_KERNEL", "ExportError", "ExportResult", "KERNELS", "MIN_AGREEMENT",
            "TOLERANCE", "binary_convs", "convert", "float_ops", "inference_function",
@@ -67,20 +71,6 @@ TOLERANCE = 0.1
 # benchmarks/int8_agreement.py`), while a bad calibration, on constant images, gives
 # 80-97 % for the Fashion-MNIST ones.
 MIN_AGREEMENT = 0.97
-
-# How the LCE interpreter runs a model: the kernel of its binary convs and, for "xnnpack",
-# TFLite's XNNPACK delegate for the float ops beside them. On x86-64 LCE has no
-# hand-optimized binary kernels: its default falls back to a slow generic one, the indirect
-# BGEMM kernel is about 5x faster (METHODS.md section 4), and XNNPACK takes a further 5-7 %
-# off the float stem, shortcuts and head (ResNet-18 at 224x224, one thread: 140 / 28.9 /
-# 27.1 ms; `python benchmarks/inference.py`). So "xnnpack" is what this package runs.
-KERNELS = {
-    "default": {},
-    "indirect_bgemm": {"use_indirect_bgemm": True},
-    "reference": {"use_reference_bconv": True},
-    "xnnpack": {"use_indirect_bgemm": True, "use_xnnpack": True},
-}
-DEFAULT_KERNEL = "xnnpack"
 
 # What the report says, and `convert` warns, when a model has nothing for LCE to binarize.
 _NO_BINARY_CONVS = ("the model has no binary conv: this is a float program; binarize it "
@@ -108,8 +98,13 @@ class ExportResult:
         not_converted: Those of them that did not become an `LceBconv2d`.
         size_bytes: Size of the flatbuffer.
         max_abs_diff, max_rel_diff: Of the LCE outputs against the Keras ones on the
-            sample inputs (relative to max|Keras output|); None when not verified.
-        mean_rel_diff: mean|LCE - Keras| / mean|Keras|, what `verify` checks (float).
+            sample inputs (relative to max|Keras output|; the largest over the outputs);
+            None when not verified.
+        mean_rel_diff: mean|LCE - Keras| / mean|Keras|, what `verify` checks (float; the
+            largest over the outputs).
+        conv_check: The `keras_bnn.verification.ConvCheck` of a float export of a
+            functional or Sequential model: every tensor a binary conv reads or writes,
+            checked one by one. None when not verified, for int8 and subclassed models.
         int8: Whether the full-precision layers were quantized to int8.
         float_ops: `float_ops` of the flatbuffer: the ops that compute in float32.
         agreement: The share of sample inputs whose top-1 class LCE and Keras agree on
@@ -131,6 +126,7 @@ class ExportResult:
     agreement: float | None = None
     keras_accuracy: float | None = None
     lce_accuracy: float | None = None
+    conv_check: ConvCheck | None = None
     path: pathlib.Path | None = None
 
     @property
@@ -152,6 +148,10 @@ class ExportResult:
             lines.append(f"LCE vs Keras: max abs diff {self.max_abs_diff:.3g} (relative "
                          f"{self.max_rel_diff:.3g}), mean relative diff "
                          f"{self.mean_rel_diff:.3g}")
+        if self.conv_check is not None and self.conv_check.local:
+            worst = max(self.conv_check.local, key=lambda comparison: comparison.mean_rel_diff)
+            lines.append(f"checked one by one: {len(self.conv_check.local)} tensors at binary "
+                         f"convs and outputs, largest local difference: {worst}")
         if self.agreement is not None:
             lines.append(f"top-1 agreement with Keras: {100 * self.agreement:.2f} %")
         if self.keras_accuracy is not None:
@@ -248,59 +248,6 @@ def _not_converted(layers, operators):
     return missing
 
 
-def lce_interpreter(flatbuffer, kernel=DEFAULT_KERNEL, num_threads=1):
-    """The LCE interpreter for a flatbuffer, running its binary convs with `kernel`.
-
-    ```python
-    outputs = lce_interpreter(flatbuffer).predict(images)
-    ```
-
-    # Arguments
-        flatbuffer: TFLite model bytes.
-        kernel: A key of `KERNELS` (default `DEFAULT_KERNEL`, the fastest on x86-64).
-        num_threads: Threads of the interpreter.
-
-    # Raises
-        ValueError: for an unknown kernel.
-    """
-    from larq_compute_engine.tflite.python.interpreter import Interpreter
-
-    if kernel not in KERNELS:
-        raise ValueError(f"Unknown kernel {kernel!r}: use one of {', '.join(KERNELS)}.")
-    return Interpreter(flatbuffer, num_threads=num_threads, **KERNELS[kernel])
-
-
-def inference_function(model):
-    """The model's inference call (`training=False`) traced once for a batch of 1.
-
-    ```python
-    tf.lite.TFLiteConverter.from_concrete_functions([inference_function(model)], model)
-    ```
-    """
-    signature = [tf.TensorSpec((1, *tensor.shape[1:]), tensor.dtype) for tensor in model.inputs]
-
-    def call(*inputs):
-        return model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
-
-    return tf.function(call, input_signature=signature).get_concrete_function()
-
-
-def lce_flatbuffer(model):
-    """The model converted by Larq Compute Engine, as bytes.
-
-    `larq_compute_engine.convert_keras_model` first saves the whole Keras model, which
-    traces every layer's training call as well: 12 s of 14 s for `recu_resnet20`. Saving
-    only `inference_function(model)` with the model's variables gives the converter the
-    same graph in 2 s. The converter runs in its own process
-    (`keras_bnn.converter_process`): a crash of it raises `ConverterCrash` here.
-    """
-    module = tf.Module()
-    module.model_variables = list(model.variables)
-    with tempfile.TemporaryDirectory() as directory:
-        tf.saved_model.save(module, directory, signatures=inference_function(model))
-        return convert_saved_model(directory)
-
-
 def _sample_inputs(model, sample_inputs):
     if sample_inputs is not None:
         return np.asarray(sample_inputs, dtype=np.float32)
@@ -321,9 +268,12 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
             a Keras 3 model (converted by `keras_bnn.keras3.to_tf_keras`).
         path: Where to write the `.tflite` file (atomically: a failed export leaves no file);
             None to write nothing.
-        verify: Run the LCE interpreter on `sample_inputs` and refuse outputs that differ
-            from the Keras model's (inference mode): for a float export, mean|LCE - Keras|
-            / mean|Keras| above `tolerance`; for an int8 one, a top-1 agreement below
+        verify: Run the LCE interpreter on `sample_inputs` and refuse a program that
+            computes something else than the Keras model (inference mode). For a float
+            export: a tensor that a binary conv reads or writes, computed by Keras from
+            LCE's values before it, differing by more than
+            `keras_bnn.verification.LOCAL_TOLERANCE`; or outputs with mean|LCE - Keras| /
+            mean|Keras| above `tolerance`. For an int8 one, a top-1 agreement below
             `min_agreement`.
         sample_inputs: Inputs for the check, a NumPy batch (real images are best); None for
             4 random normal images of the model's input shape (float exports only: int8
@@ -396,14 +346,12 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
             "binarizer and +-scale kernels; pass strict=False to export them as float convs."
         )
     if verify:
-        _compare(model, result, _sample_inputs(model, sample_inputs), sample_labels)
+        inputs = _sample_inputs(model, sample_inputs)
+        if not int8:
+            result.conv_check = _check_binary_convs(converted, inputs, result.binary_convs)
+        _compare(model, result, inputs, sample_labels)
         if not int8 and not result.mean_rel_diff <= tolerance:
-            raise ExportError(
-                f"The converted {model.name!r} computes something else than the Keras model: "
-                f"mean relative difference {result.mean_rel_diff:.3g} > tolerance "
-                f"{tolerance:g} (max abs difference {result.max_abs_diff:.3g}). Nothing was "
-                "written."
-            )
+            raise ExportError(_outputs_differ(model, result, tolerance))
         if int8 and not result.agreement >= min_agreement:
             raise ExportError(
                 f"The int8 {model.name!r} agrees with the Keras model on the top-1 class of "
@@ -445,19 +393,54 @@ def _int8_model(model, calibration_data, quantize_input, random_samples):
     return int8_lib.with_fake_quant(model, ranges)
 
 
+def _check_binary_convs(model, inputs, binary_convs):
+    """The `ConvCheck` of a functional or Sequential model (None for a subclassed one,
+    which has no graph to cut: its outputs are checked); `ExportError` for a tensor that
+    LCE computes wrongly, or a crash of its converter."""
+    if not has_graph(model):
+        return None
+    try:
+        return check_binary_convs(model, inputs, set(binary_convs))
+    except VerificationError as error:
+        raise ExportError(f"{error} Nothing was written.") from None
+    except ConverterCrash as error:
+        raise ExportError(f"Converting {model.name!r} with its binary convs' tensors as "
+                          f"outputs, for the check: {error} Nothing was written; pass "
+                          "verify=False to skip the check.") from None
+
+
+def _outputs_differ(model, result, tolerance):
+    """Why `convert` refuses a model whose outputs differ by more than `tolerance`."""
+    message = (f"The converted {model.name!r} computes something else than the Keras model: "
+               f"mean relative difference {result.mean_rel_diff:.3g} > tolerance "
+               f"{tolerance:g} (max abs difference {result.max_abs_diff:.3g}).")
+    first = result.conv_check and result.conv_check.first_difference()
+    if first:
+        message += (
+            f" Each binary conv computes what Keras computes from the same values (checked "
+            f"one by one), but values within float rounding of 0 binarize to the other sign "
+            f"in LCE, first at {first.name} ({first.mean_rel_diff:.3g}), and the differences "
+            "grow from layer to layer, as they do in a barely trained network (many values "
+            "exactly 0). Export a trained model, or pass verify=False to write this one."
+        )
+    return message + " Nothing was written."
+
+
 def _compare(model, result, inputs, labels):
     """Fills in how the flatbuffer's outputs on `inputs` compare with the Keras model's."""
-    expected = model.predict(inputs, verbose=0, batch_size=64)
-    converted = lce_interpreter(result.flatbuffer).predict(inputs)
-    difference, scale = np.abs(converted - expected), np.abs(expected)
-    result.max_abs_diff = float(difference.max())
-    result.max_rel_diff = result.max_abs_diff / max(float(scale.max()), 1e-12)
-    result.mean_rel_diff = float(difference.mean()) / max(float(scale.mean()), 1e-12)
-    if expected.ndim != 2 or expected.shape[-1] < 2:
+    expected = tf.nest.flatten(model.predict(inputs, verbose=0, batch_size=64))
+    outputs = run(result.flatbuffer, inputs)
+    worst = max((compare(f"output {index}", want, got)
+                 for index, (want, got) in enumerate(zip(expected, outputs))),
+                key=lambda comparison: comparison.mean_rel_diff)
+    result.max_abs_diff, result.max_rel_diff = worst.max_abs_diff, worst.max_rel_diff
+    result.mean_rel_diff = worst.mean_rel_diff
+    expected, converted = expected[0], outputs[0]
+    if len(outputs) > 1 or expected.ndim != 2 or expected.shape[-1] < 2:
         if result.int8:
             raise ExportError(f"An int8 export is checked by its top-1 agreement, which needs "
-                              f"class scores as outputs; {model.name!r} outputs shape "
-                              f"{expected.shape[1:]}.")
+                              f"class scores as the one output; {model.name!r} outputs "
+                              f"shapes {[value.shape[1:] for value in outputs]}.")
         return
     result.agreement = float(np.mean(converted.argmax(-1) == expected.argmax(-1)))
     if labels is not None:

@@ -18,8 +18,13 @@ rebuilt = rebuild(config)
 from keras_bnn._keras import keras, unsafe_deserialization
 from keras_bnn.keras3 import to_tf_keras
 
-__all__ = ["as_functional", "entry_sources", "layer_entry", "rebuild", "redirect",
-           "source_names"]
+__all__ = ["as_functional", "entry_sources", "has_graph", "layer_entry", "rebuild",
+           "redirect", "source_names"]
+
+
+def has_graph(model):
+    """Whether `model` is functional or Sequential: a graph of layers, not Python code."""
+    return isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False)
 
 
 def as_functional(model, caller):
@@ -108,11 +113,20 @@ def redirect(config, old, new):
             output[0] = new
 
 
-def rebuild(config, model_class=None):
+def rebuild(config, model_class=None, weights_from=None):
     """The model of a functional (or `model_class`'s) config made from a model in memory.
 
     Lambda layers included: tf_keras's safe mode, which refuses Python code in files, is
     not for a config this process has just taken from its own model.
+
+    # Arguments
+        config: The (rewritten) config.
+        model_class: The class to build, default `keras.Model`.
+        weights_from: A model whose layers' weights go to the rebuilt model's layers of
+            the same name (None: fresh initial weights).
     """
     with unsafe_deserialization():
-        return (model_class or keras.Model).from_config(config)
+        model = (model_class or keras.Model).from_config(config)
+    for layer in weights_from.layers if weights_from is not None else ():
+        model.get_layer(layer.name).set_weights(layer.get_weights())
+    return model

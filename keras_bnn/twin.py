@@ -16,7 +16,7 @@ twin.count_params() == model.count_params()  # True
 import inspect
 
 from keras_bnn._keras import keras
-from keras_bnn.graphs import rebuild
+from keras_bnn.graphs import has_graph, rebuild
 from keras_bnn.keras3 import to_tf_keras
 
 __all__ = ["float_twin"]
@@ -91,7 +91,7 @@ def float_twin(model):
             a Keras 3 layer without a tf_keras counterpart.
     """
     model = to_tf_keras(model)
-    if not isinstance(model, keras.Sequential) and not getattr(model, "_is_graph_network", False):
+    if not has_graph(model):
         raise ValueError(
             f"float_twin needs a Sequential or functional model; {model.name!r} is a "
             f"subclassed {type(model).__name__}, whose architecture has no config to edit. "
