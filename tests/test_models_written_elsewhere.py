@@ -1,0 +1,117 @@
+"""Networks no one here wrote, at small sizes: built the way larq-zoo builds them, and Keras
+Applications, through binarize (every recipe), decouple, float_twin, the export (checked at
+every binary conv) and save/reload. `benchmarks/models_written_elsewhere.py` runs larq-zoo's
+own 14 models at 224x224."""
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_bnn
+from decoupling_checks import assert_same_function, perturb_batch_norms
+from keras_bnn import export
+from keras_bnn._keras import keras
+
+
+def binary_conv(filters, name, input_quantizer="ste_sign", **options):
+    return lq.layers.QuantConv2D(filters, 3, padding="same", pad_values=1.0, use_bias=False,
+                                 input_quantizer=input_quantizer, kernel_quantizer="ste_sign",
+                                 kernel_constraint="weight_clip", name=name, **options)
+
+
+def larq_zoo_style(input_quantizer="ste_sign"):
+    """A binary network written as larq-zoo writes QuickNet, BiRealNet and BinaryDenseNet: a
+    float stem of ZeroPadding2D + a stride-2 VALID conv, depthwise and grouped convs kept
+    float, binary convs with TF-op shortcuts (`x + y`), a dense block's concatenation
+    (`tf.concat`), a Lambda layer."""
+    def batch_norm(x):
+        return keras.layers.BatchNormalization(momentum=0.9)(x)
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.ZeroPadding2D(3)(inputs)
+    x = batch_norm(keras.layers.Conv2D(32, 7, strides=2, use_bias=False, name="stem")(x))
+    x = batch_norm(keras.layers.DepthwiseConv2D(3, padding="same", name="depthwise")(x))
+    x = batch_norm(keras.layers.Conv2D(32, 3, padding="same", groups=4, name="grouped")(x))
+    x = x + batch_norm(binary_conv(32, "binary_1", input_quantizer)(x))
+    x = tf.concat([x, batch_norm(binary_conv(32, "binary_2", input_quantizer)(x))], axis=-1)
+    x = keras.layers.MaxPool2D()(x)
+    x = keras.layers.Lambda(lambda t: t * 0.5, name="halve")(x)
+    x = batch_norm(binary_conv(64, "binary_3", input_quantizer, strides=2)(x))
+    x = keras.layers.GlobalAveragePooling2D()(tf.nn.relu(x))
+    return keras.Model(inputs, keras.layers.Dense(10, name="head")(x))
+
+
+def assert_exports_exactly(model, images):
+    """Every binary conv became an LceBconv2d, and LCE computes every tensor a binary conv
+    reads or writes, and the outputs, as Keras does (to float rounding)."""
+    result = export.convert(model, sample_inputs=images)
+    assert result.binary_convs and not result.not_converted
+    assert max(c.mean_rel_diff for c in result.conv_check.local) < 1e-4, result.report()
+    assert result.mean_rel_diff < export.TOLERANCE
+    return result
+
+
+def assert_reloads(model, path, images):
+    model.save(path)
+    reloaded = keras.models.load_model(path, compile=False, safe_mode=False)  # its Lambda
+    np.testing.assert_allclose(reloaded(images, training=False),
+                               model(images, training=False), rtol=1e-5, atol=1e-5)
+
+
+def test_a_larq_zoo_style_network_exports_exactly_and_reloads(cifar_images, tmp_path):
+    model = larq_zoo_style()
+    perturb_batch_norms(model, seed=0)
+    result = assert_exports_exactly(model, cifar_images[:8])
+    assert sorted(result.binary_convs) == ["binary_1", "binary_2", "binary_3"]
+    assert_reloads(model, tmp_path / "model.keras", cifar_images[:4])
+
+
+@pytest.mark.parametrize("recipe", ["bnn", "recu", "binaryduo"])
+def test_its_float_twin_binarizes_with_every_recipe_keeping_depthwise_and_grouped_convs_float(
+        recipe, cifar_images):
+    twin = keras_bnn.float_twin(larq_zoo_style())
+    assert not export.binary_convs(twin)
+    binary = keras_bnn.binarize(twin, recipe)
+    if recipe == "binaryduo":
+        binary = keras_bnn.decouple(binary)
+    perturb_batch_norms(binary, seed=1)
+    result = assert_exports_exactly(binary, cifar_images[:8])
+    assert {"depthwise", "grouped", "stem", "head"}.isdisjoint(result.binary_convs)
+    assert len(result.binary_convs) >= 3
+
+
+def test_its_ternary_version_decouples_to_the_same_function_and_exports(cifar_images):
+    ternary = larq_zoo_style(input_quantizer="ternary_sign")
+    perturb_batch_norms(ternary, seed=2)
+    with pytest.raises(export.ExportError, match="binary_1.input_quantizer|decouple"):
+        export.convert(ternary)
+    decoupled = keras_bnn.decouple(ternary)
+    assert_same_function(ternary, decoupled, cifar_images[:8])
+    assert_exports_exactly(decoupled, cifar_images[:8])
+
+
+def binarized_application(application, recipe, **options):
+    base = getattr(keras.applications, application)(weights=None, input_shape=(32, 32, 3),
+                                                    classes=10, **options)
+    binary = keras_bnn.binarize(base, recipe)
+    if recipe == "binaryduo":
+        binary = keras_bnn.decouple(binary)
+    perturb_batch_norms(binary, seed=3)  # as training leaves them: few values exactly 0
+    return binary
+
+
+@pytest.mark.parametrize("application, recipe, options", [
+    ("ResNet50", "bnn", {}), ("MobileNetV2", "recu", {"alpha": 0.35}),
+    ("EfficientNetB0", "binaryduo", {})])
+def test_keras_applications_binarize_and_export_exactly(application, recipe, options,
+                                                         cifar_images):
+    # ResNet50 starts with the ZeroPadding2D + stride-2 conv pair that LCE mis-fuses.
+    binary = binarized_application(application, recipe, **options)
+    assert_exports_exactly(binary, cifar_images[:4])
+    assert not export.binary_convs(keras_bnn.float_twin(binary))
+
+
+def test_a_binarized_keras_application_saves_and_reloads(cifar_images, tmp_path):
+    binary = binarized_application("MobileNetV2", "bnn", alpha=0.35)
+    assert_reloads(binary, tmp_path / "binary.keras", cifar_images[:2])
