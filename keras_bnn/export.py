@@ -415,6 +415,17 @@ def _outputs_differ(model, result, tolerance):
                f"mean relative difference {result.mean_rel_diff:.3g} > tolerance "
                f"{tolerance:g} (max abs difference {result.max_abs_diff:.3g}).")
     first = result.conv_check and result.conv_check.first_difference()
+    if result.conv_check and not first:
+        zero_padded = [layer.name for layer in binary_convs(model)
+                       if layer.padding == "same" and not getattr(layer, "pad_values", 0)]
+        message += (
+            " Checked one by one, in a program with those tensors as outputs, every binary "
+            "conv and the outputs agree with Keras: the difference comes from how LCE fuses "
+            "ops across them when they are not outputs."
+            + (f" Known for binary convs that zero-pad ({', '.join(zero_padded[:8])}): "
+               "values exactly 0 next to the padding binarize differently; train with "
+               "pad_values=1.0." if zero_padded else "")
+        )
     if first:
         message += (
             f" Each binary conv computes what Keras computes from the same values (checked "

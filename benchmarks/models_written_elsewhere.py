@@ -1,0 +1,121 @@
+"""larq-zoo's 14 networks (weights=None, 224x224) through keras_bnn: the checked LCE export
+(every tensor a binary conv reads or writes, one by one, and the outputs), `float_twin`,
+and `binarize` of the twin, with a table of what each did.
+
+larq-zoo is optional: its pins conflict with this stack, so it is installed without its
+dependencies, with the three it needs to import:
+
+    .venv/bin/pip install --no-deps larq-zoo==2.4.0 zookeeper==1.4.0 click typeguard==4.6.1
+    python benchmarks/models_written_elsewhere.py              # export and float_twin
+    python benchmarks/models_written_elsewhere.py --recipes=bnn,recu --models=QuickNet
+
+The sample inputs are CIFAR-10 test photos resized to 224x224 (natural images: a
+random-weight network on noise says little). Writes
+`benchmarks/results/models_written_elsewhere.{md,json}`, one row per model and step:
+"verified" (exported, every binary conv's tensors agree locally to the given difference,
+the outputs to the given mean relative difference), "ok" (float_twin built and ran), or
+the start of the refusal.
+"""
+
+import pathlib
+import tarfile
+import time
+
+import numpy as np
+from absl import app, flags
+
+import keras_bnn
+from keras_bnn import export
+from keras_bnn._keras import tf
+import reporting  # benchmarks/reporting.py, beside this script
+
+flags.DEFINE_list("models", None, "larq-zoo model names (default: all 14).")
+flags.DEFINE_list("recipes", [], "binarize() recipes to run on each float twin, then export.")
+flags.DEFINE_integer("size", 224, "Input height and width.")
+flags.DEFINE_string("data_dir", "../shared/datasets", "Where the CIFAR-10 photos are.")
+flags.DEFINE_string("output", "benchmarks/results/models_written_elsewhere",
+                    "Path of the .md and .json files, without suffix.")
+FLAGS = flags.FLAGS
+
+MODELS = {"sota": ["QuickNet", "QuickNetSmall", "QuickNetLarge"],
+          "literature": ["BiRealNet", "BinaryAlexNet", "BinaryDenseNet28", "BinaryDenseNet37",
+                         "BinaryDenseNet37Dilated", "BinaryDenseNet45", "BinaryResNetE18",
+                         "DoReFaNet", "MeliusNet22", "RealToBinaryNet", "XNORNet"]}
+
+
+def photos(archive_path, count, size):
+    """The first `count` CIFAR-10 test photos of the JPEG archive, resized, in [-1, 1]."""
+    images = []
+    with tarfile.open(archive_path) as archive:
+        for member in archive:
+            if "/test/" in member.name and member.name.endswith(".jpg"):
+                images.append(tf.io.decode_jpeg(archive.extractfile(member).read()))
+                if len(images) == count:
+                    break
+    resized = tf.image.resize(tf.cast(tf.stack(images), tf.float32), (size, size))
+    return (resized.numpy() / 127.5 - 1).astype(np.float32)
+
+
+def larq_zoo_model(name, size):
+    """The larq-zoo model `name` with fresh weights."""
+    import larq_zoo
+
+    module = next(group for group, names in MODELS.items() if name in names)
+    return getattr(getattr(larq_zoo, module), name)(weights=None,
+                                                    input_shape=(size, size, 3))
+
+
+def exported(model, images):
+    """"verified: N/N binary convs, local diff <= x, outputs x"; raises if refused."""
+    result = export.convert(model, sample_inputs=images)
+    worst = max((c.mean_rel_diff for c in result.conv_check.local), default=0.0) \
+        if result.conv_check else float("nan")
+    return (f"verified: {result.converted_binary_convs}/{len(result.binary_convs)} binary "
+            f"convs, local diff <= {worst:.1g}, outputs {result.mean_rel_diff:.2g}")
+
+
+def attempt(step, function):
+    """`(status, seconds)` of one step: its result, or the first line of its refusal."""
+    start = time.perf_counter()
+    try:
+        status = function()
+    except (ValueError, RuntimeError) as error:  # ExportError is a ValueError
+        status = f"refused ({type(error).__name__}): {str(error).splitlines()[0][:600]}"
+    print(f"  {step}: {status}", flush=True)
+    return status, time.perf_counter() - start
+
+
+def main(_):
+    try:
+        import larq_zoo  # noqa: F401
+    except ImportError as error:
+        raise SystemExit(f"larq-zoo is not installed ({error}); see this script's docstring "
+                         "for the one pip command.")
+    images = photos(pathlib.Path(FLAGS.data_dir) / "cifar10-jpeg.tar.gz", 4, FLAGS.size)
+    rows = []
+    for name in FLAGS.models or [n for names in MODELS.values() for n in names]:
+        print(name, flush=True)
+        model = larq_zoo_model(name, FLAGS.size)
+        steps = [("export", lambda: exported(model, images)),
+                 ("float_twin", lambda: (keras_bnn.float_twin(model)(images[:1]), "ok")[1])]
+        steps += [(f"binarize {recipe} + export", lambda recipe=recipe: exported(
+            _binarized(model, recipe), images)) for recipe in FLAGS.recipes]
+        for step, function in steps:
+            status, seconds = attempt(step, function)
+            rows.append({"model": name, "step": step, "status": status, "seconds": seconds})
+    table = ["| model | step | result | s |", "|---|---|---|---:|"]
+    table += [f"| {r['model']} | {r['step']} | {r['status']} | {r['seconds']:.0f} |"
+              for r in rows]
+    caption = (f"larq-zoo 2.4 models, weights=None, {FLAGS.size}x{FLAGS.size}, 4 CIFAR-10 "
+               f"photos resized; {reporting.machine()}. `{reporting.command_line('models_written_elsewhere.py')}`")
+    reporting.write_results(FLAGS.output, caption + "\n\n" + "\n".join(table),
+                            {"caption": caption, "rows": rows})
+
+
+def _binarized(model, recipe):
+    binary = keras_bnn.binarize(keras_bnn.float_twin(model), recipe)
+    return keras_bnn.decouple(binary) if recipe == "binaryduo" else binary
+
+
+if __name__ == "__main__":
+    app.run(main)
