@@ -81,6 +81,8 @@ def attempt(step, function):
         status = function()
     except (ValueError, RuntimeError) as error:  # ExportError is a ValueError
         status = f"refused ({type(error).__name__}): {str(error).splitlines()[0][:600]}"
+    except Exception as error:  # a crash in keras_bnn: a finding, recorded, not fatal
+        status = f"ERROR ({type(error).__name__}): {str(error).splitlines()[0][:600]}"
     print(f"  {step}: {status}", flush=True)
     return status, time.perf_counter() - start
 

@@ -15,6 +15,8 @@ rebuilt = rebuild(config)
 ```
 """
 
+from tf_keras.src.engine import functional
+
 from keras_bnn._keras import keras, unsafe_deserialization
 from keras_bnn.keras3 import to_tf_keras
 
@@ -117,16 +119,30 @@ def rebuild(config, model_class=None, weights_from=None):
     """The model of a functional (or `model_class`'s) config made from a model in memory.
 
     Lambda layers included: tf_keras's safe mode, which refuses Python code in files, is
-    not for a config this process has just taken from its own model.
+    not for a config this process has just taken from its own model. A Lambda's config
+    loses what its function reads from outside (larq-zoo's MeliusNet22 wraps `tf.split` in a
+    closure, which comes back as a dict): with `weights_from`, its Lambda layers are
+    rebuilt from their Python functions instead.
 
     # Arguments
         config: The (rewritten) config.
         model_class: The class to build, default `keras.Model`.
         weights_from: A model whose layers' weights go to the rebuilt model's layers of
-            the same name (None: fresh initial weights).
+            the same name (None: fresh initial weights), and whose Lambda layers' functions
+            the rebuilt ones call.
     """
+    lambdas = {layer.name: keras.layers.Lambda(layer.function, layer._output_shape,
+                                               layer.mask, layer.arguments, name=layer.name)
+               for layer in (weights_from.layers if weights_from is not None else ())
+               if isinstance(layer, keras.layers.Lambda)}
     with unsafe_deserialization():
-        model = (model_class or keras.Model).from_config(config)
+        if lambdas and model_class in (None, keras.Model):
+            inputs, outputs, layers = functional.reconstruct_from_config(
+                config, created_layers=lambdas)
+            model = keras.Model(inputs, outputs, name=config.get("name"))
+            functional.connect_ancillary_layers(model, layers)
+        else:
+            model = (model_class or keras.Model).from_config(config)
     for layer in weights_from.layers if weights_from is not None else ():
         model.get_layer(layer.name).set_weights(layer.get_weights())
     return model
