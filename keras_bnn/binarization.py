@@ -299,7 +299,7 @@ def _binarize_graph(model, recipe, keep, changes):
         binarized.append(change)
     for change in binarized:
         _fix_constant_input(config, change)
-    return rebuild(config), bias_folds
+    return rebuild(config, lambdas_from=model), bias_folds
 
 
 def _index(config):

@@ -248,7 +248,7 @@ def _decouple_graph(model, threshold):
         [*renamed.get(tuple(output[:3]), output[:3]), *output[3:]]
         for output in config["output_layers"]
     ]
-    decoupled = rebuild(config)
+    decoupled = rebuild(config, lambdas_from=model)
     for new_layer in decoupled.layers:
         if new_layer.name in weights:
             new_layer.set_weights(weights[new_layer.name])

@@ -402,11 +402,22 @@ def _check_binary_convs(model, inputs, binary_convs):
     try:
         return check_binary_convs(model, inputs, set(binary_convs))
     except VerificationError as error:
-        raise ExportError(f"{error} Nothing was written.") from None
+        layer = error.comparison.name.split(" ")[0]
+        hint = (f" {layer} zero-pads (pad_values=0), which LCE computes wrongly on some "
+                "shapes (larq-zoo's MeliusNet22 at 64x64: a 2x2 map); binary convs "
+                "trained with pad_values=1.0 do not have this." if layer in _zero_padded(model)
+                else "")
+        raise ExportError(f"{error}{hint} Nothing was written.") from None
     except ConverterCrash as error:
         raise ExportError(f"Converting {model.name!r} with its binary convs' tensors as "
                           f"outputs, for the check: {error} Nothing was written; pass "
                           "verify=False to skip the check.") from None
+
+
+def _zero_padded(model):
+    """Names of the binary convs of `model` that pad with zeros (`pad_values=0`)."""
+    return [layer.name for layer in binary_convs(model)
+            if layer.padding == "same" and not getattr(layer, "pad_values", 0)]
 
 
 def _outputs_differ(model, result, tolerance):
@@ -416,8 +427,7 @@ def _outputs_differ(model, result, tolerance):
                f"{tolerance:g} (max abs difference {result.max_abs_diff:.3g}).")
     first = result.conv_check and result.conv_check.first_difference()
     if result.conv_check and not first:
-        zero_padded = [layer.name for layer in binary_convs(model)
-                       if layer.padding == "same" and not getattr(layer, "pad_values", 0)]
+        zero_padded = _zero_padded(model)
         message += (
             " Checked one by one, in a program with those tensors as outputs, every binary "
             "conv and the outputs agree with Keras: the difference comes from how LCE fuses "

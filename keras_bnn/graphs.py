@@ -115,28 +115,29 @@ def redirect(config, old, new):
             output[0] = new
 
 
-def rebuild(config, model_class=None, weights_from=None):
+def rebuild(config, model_class=None, weights_from=None, lambdas_from=None):
     """The model of a functional (or `model_class`'s) config made from a model in memory.
 
     Lambda layers included: tf_keras's safe mode, which refuses Python code in files, is
     not for a config this process has just taken from its own model. A Lambda's config
     loses what its function reads from outside (larq-zoo's MeliusNet22 wraps `tf.split` in a
-    closure, which comes back as a dict): with `weights_from`, its Lambda layers are
-    rebuilt from their Python functions instead.
+    closure, which comes back as a dict): the Lambda layers of `lambdas_from` (default
+    `weights_from`) are rebuilt from their Python functions instead.
 
     # Arguments
         config: The (rewritten) config.
         model_class: The class to build, default `keras.Model`.
         weights_from: A model whose layers' weights go to the rebuilt model's layers of
-            the same name (None: fresh initial weights), and whose Lambda layers' functions
-            the rebuilt ones call.
+            the same name (None: fresh initial weights).
+        lambdas_from: The model whose Lambda layers' functions the rebuilt ones call.
     """
+    source = lambdas_from if lambdas_from is not None else weights_from
     lambdas = {layer.name: keras.layers.Lambda(layer.function, layer._output_shape,
                                                layer.mask, layer.arguments, name=layer.name)
-               for layer in (weights_from.layers if weights_from is not None else ())
+               for layer in (source.layers if source is not None else ())
                if isinstance(layer, keras.layers.Lambda)}
     with unsafe_deserialization():
-        if lambdas and model_class in (None, keras.Model):
+        if lambdas and model_class in (None, keras.Model, functional.Functional):
             inputs, outputs, layers = functional.reconstruct_from_config(
                 config, created_layers=lambdas)
             model = keras.Model(inputs, outputs, name=config.get("name"))

@@ -99,4 +99,4 @@ def float_twin(model):
         )
     config = model.get_config()
     _replace_quantized_layers(config, _layers_by_name(model))
-    return rebuild(config, type(model))
+    return rebuild(config, type(model), lambdas_from=model)

@@ -53,7 +53,15 @@ CHECKED_SAMPLES = 8
 
 
 class VerificationError(ValueError):
-    """An LCE program that computes something else than its Keras model."""
+    """An LCE program that computes something else than its Keras model.
+
+    # Attributes
+        comparison: The `Comparison` of the first tensor that differs.
+    """
+
+    def __init__(self, message, comparison):
+        super().__init__(message)
+        self.comparison = comparison
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,7 +249,7 @@ def check_binary_convs(model, inputs, binary_convs, tolerance=LOCAL_TOLERANCE):
             raise VerificationError(
                 f"The converted {model.name!r} computes {comparison.name} differently from "
                 f"the Keras model given the same values before it: {comparison} (tolerance "
-                f"{tolerance:g}); the conversion is wrong there."
+                f"{tolerance:g}); the conversion is wrong there.", comparison
             )
     end_to_end = [compare(label, keras_values[index], lce_values[index])
                   for label, index in zip(labels, ordered)]

@@ -120,3 +120,16 @@ def test_shared_tensors_are_cut_once_and_sequential_models_work():
     x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype(np.float32)
     check = verification.check_binary_convs(model, x, {"first", "second"})
     assert max(c.mean_rel_diff for c in check.local) < 1e-5
+
+
+def test_a_zero_padded_binary_conv_on_a_tiny_map_is_refused_naming_it(tmp_path):
+    # LCE computes a binary conv with pad_values=0 wrongly on a 2x2 map with many
+    # channels (found in larq-zoo's MeliusNet22 at 64x64): the check names the conv.
+    inputs = keras.Input((2, 2, 256))
+    x = keras.layers.BatchNormalization()(inputs)
+    x = binary_conv(64, "zero_padded", pad_values=0.0)(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    x = np.random.default_rng(0).normal(size=(4, 2, 2, 256)).astype(np.float32)
+    with pytest.raises(export.ExportError, match="zero_padded output.*zero-pads"):
+        export.convert(model, tmp_path / "model.tflite", sample_inputs=x)
+    assert not list(tmp_path.iterdir())
