@@ -68,8 +68,8 @@ def larq_zoo_model(name, size):
 def exported(model, images):
     """"verified: N/N binary convs, local diff <= x, outputs x"; raises if refused."""
     result = export.convert(model, sample_inputs=images)
-    worst = max((c.mean_rel_diff for c in result.conv_check.local), default=0.0) \
-        if result.conv_check else float("nan")
+    worst = result.conv_check.largest_local().mean_rel_diff if result.conv_check \
+        else float("nan")
     return (f"verified: {result.converted_binary_convs}/{len(result.binary_convs)} binary "
             f"convs, local diff <= {worst:.1g}, outputs {result.mean_rel_diff:.2g}")
 
@@ -108,8 +108,9 @@ def main(_):
     table = ["| model | step | result | s |", "|---|---|---|---:|"]
     table += [f"| {r['model']} | {r['step']} | {r['status']} | {r['seconds']:.0f} |"
               for r in rows]
+    command = reporting.command_line("models_written_elsewhere.py")
     caption = (f"larq-zoo 2.4 models, weights=None, {FLAGS.size}x{FLAGS.size}, 4 CIFAR-10 "
-               f"photos resized; {reporting.machine()}. `{reporting.command_line('models_written_elsewhere.py')}`")
+               f"photos resized; {reporting.machine()}. `{command}`")
     reporting.write_results(FLAGS.output, caption + "\n\n" + "\n".join(table),
                             {"caption": caption, "rows": rows})
 

@@ -3,9 +3,9 @@
 `convert` turns a Keras model into an LCE flatbuffer and checks it before anything is
 written: every binary conv must have become an `LceBconv2d` (`strict`), and the LCE
 interpreter must compute what the Keras model computes (`verify`): at every tensor a binary
-conv reads or writes, one by one (`keras_bnn.verification`), and at the outputs. LCE cannot run ternary
-activations and silently converts `sign(sign(x + t) + sign(x - t))` into `sign(x + t)`, so
-a model with `TernarySign` activations is refused: decouple it first.
+conv reads or writes, one by one (`keras_bnn.verification`), and at the outputs. LCE cannot
+run ternary activations and silently converts `sign(sign(x + t) + sign(x - t))` into
+`sign(x + t)`, so a model with `TernarySign` activations is refused: decouple it first.
 
 With `int8=True` the layers that stay full precision run in int8 instead of float32, with
 ranges calibrated on `calibration_data` (`keras_bnn.int8`); the check is then the top-1
@@ -104,7 +104,8 @@ class ExportResult:
             largest over the outputs).
         conv_check: The `keras_bnn.verification.ConvCheck` of a float export of a
             functional or Sequential model: every tensor a binary conv reads or writes,
-            checked one by one. None when not verified, for int8 and subclassed models.
+            checked one by one. None when not verified, for int8 and subclassed models,
+            and for a model without binary convs (its outputs are all there is to check).
         int8: Whether the full-precision layers were quantized to int8.
         float_ops: `float_ops` of the flatbuffer: the ops that compute in float32.
         agreement: The share of sample inputs whose top-1 class LCE and Keras agree on
@@ -149,9 +150,9 @@ class ExportResult:
                          f"{self.max_rel_diff:.3g}), mean relative diff "
                          f"{self.mean_rel_diff:.3g}")
         if self.conv_check is not None and self.conv_check.local:
-            worst = max(self.conv_check.local, key=lambda comparison: comparison.mean_rel_diff)
             lines.append(f"checked one by one: {len(self.conv_check.local)} tensors at binary "
-                         f"convs and outputs, largest local difference: {worst}")
+                         f"convs and outputs, largest local difference: "
+                         f"{self.conv_check.largest_local()}")
         if self.agreement is not None:
             lines.append(f"top-1 agreement with Keras: {100 * self.agreement:.2f} %")
         if self.keras_accuracy is not None:
@@ -395,9 +396,9 @@ def _int8_model(model, calibration_data, quantize_input, random_samples):
 
 def _check_binary_convs(model, inputs, binary_convs):
     """The `ConvCheck` of a functional or Sequential model (None for a subclassed one,
-    which has no graph to cut: its outputs are checked); `ExportError` for a tensor that
-    LCE computes wrongly, or a crash of its converter."""
-    if not has_graph(model):
+    which has no graph to cut, and without binary convs: their outputs are checked);
+    `ExportError` for a tensor that LCE computes wrongly, or a crash of its converter."""
+    if not has_graph(model) or not binary_convs:
         return None
     try:
         return check_binary_convs(model, inputs, set(binary_convs))
@@ -426,7 +427,15 @@ def _outputs_differ(model, result, tolerance):
                f"mean relative difference {result.mean_rel_diff:.3g} > tolerance "
                f"{tolerance:g} (max abs difference {result.max_abs_diff:.3g}).")
     first = result.conv_check and result.conv_check.first_difference()
-    if result.conv_check and not first:
+    if first:
+        message += (
+            f" Each binary conv computes what Keras computes from the same values (checked "
+            f"one by one), but values within float rounding of 0 binarize to the other sign "
+            f"in LCE, first at {first.name} ({first.mean_rel_diff:.3g}), and the differences "
+            "grow from layer to layer, as they do in a barely trained network (many values "
+            "exactly 0). Export a trained model, or pass verify=False to write this one."
+        )
+    elif result.conv_check:
         zero_padded = _zero_padded(model)
         message += (
             " Checked one by one, in a program with those tensors as outputs, every binary "
@@ -435,14 +444,6 @@ def _outputs_differ(model, result, tolerance):
             + (f" Known for binary convs that zero-pad ({', '.join(zero_padded[:8])}): "
                "values exactly 0 next to the padding binarize differently; train with "
                "pad_values=1.0." if zero_padded else "")
-        )
-    if first:
-        message += (
-            f" Each binary conv computes what Keras computes from the same values (checked "
-            f"one by one), but values within float rounding of 0 binarize to the other sign "
-            f"in LCE, first at {first.name} ({first.mean_rel_diff:.3g}), and the differences "
-            "grow from layer to layer, as they do in a barely trained network (many values "
-            "exactly 0). Export a trained model, or pass verify=False to write this one."
         )
     return message + " Nothing was written."
 

@@ -23,7 +23,6 @@ print(check.local[0])  # conv2d_1 input: mean relative difference 1.7e-07, ...
 ```
 """
 
-import copy
 import dataclasses
 
 import numpy as np
@@ -112,6 +111,10 @@ class ConvCheck:
     local: list
     end_to_end: list
 
+    def largest_local(self):
+        """The `local` comparison with the largest mean relative difference."""
+        return max(self.local, key=lambda comparison: comparison.mean_rel_diff)
+
     def first_difference(self, threshold=ROUNDING):
         """The first `end_to_end` comparison above `threshold` (default: more than float
         rounding), or None."""
@@ -184,7 +187,7 @@ def cut_model(model, binary_convs, shapes):
         instead.
     """
     functional = as_functional(model, "cut_model()")
-    config = copy.deepcopy(functional.get_config())
+    config = functional.get_config()
     sources, _ = _cuts(config, binary_convs)
     cut_inputs = {}
     for index, (source, shape) in enumerate(zip(sources, shapes)):
