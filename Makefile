@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
 ARGS ?=
 PYTEST_ARGS ?=
 
@@ -20,12 +21,17 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: setup train test lock clean
 
-setup: $(INSTALLED)
+setup: $(INSTALLED) $(RUNTIME)
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $@
+
+# keras_bnn's x86 runtime (keras_bnn/runtime), compiled with gcc into keras_bnn's cache.
+# Where it cannot be built, the note says why and LCE's interpreter runs the programs.
+$(RUNTIME): $(INSTALLED) $(wildcard keras_bnn/runtime/native/*)
+	@$(PY) -m keras_bnn.runtime build >/dev/null && touch $@ || true
 
 $(DEFAULT_DATA):
 	@echo "Installing Debian's dataset-fashion-mnist package (the default data of make train)"
@@ -36,10 +42,10 @@ $(DEFAULT_DATA):
 	  || echo "note: could not install it (needs apt-get and root); train.py will try \
 	tensorflow-datasets, or give your own copy: make train ARGS=--data_dir=DIR"
 
-train: $(INSTALLED) $(NEEDS_DEFAULT_DATA)
+train: $(INSTALLED) $(RUNTIME) $(NEEDS_DEFAULT_DATA)
 	$(PY) train.py $(ARGS)
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(RUNTIME)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Re-record the tested versions after a deliberate upgrade (then run `make test`).

@@ -26,13 +26,14 @@ import time
 
 import numpy as np
 
-from keras_bnn._keras import keras, tf
-from keras_bnn.export import (DEFAULT_KERNEL, KERNELS, convert, inference_function,
-                              lce_interpreter)
+from keras_bnn._keras import all_layers, keras, tf
+from keras_bnn.export import convert
+from keras_bnn.lce import (DEFAULT_KERNEL, KERNELS, available_kernels, inference_function,
+                           lce_interpreter)
 from keras_bnn.twin import float_twin
 
 __all__ = ["FLOAT_KERNELS", "Timing", "compare_with_float", "float_flatbuffer", "main",
-           "report", "time_flatbuffers"]
+           "report", "time_flatbuffers", "with_trained_batchnorms"]
 
 # The float twin has no binary convs: what matters is TFLite's own kernels or XNNPACK.
 FLOAT_KERNELS = ("default", "xnnpack")
@@ -44,7 +45,7 @@ class Timing:
 
     # Attributes
         label: What was timed (`"binary"`, `"float twin"`, ...).
-        kernel: A key of `keras_bnn.export.KERNELS`.
+        kernel: One of `keras_bnn.lce.KERNELS`.
         size_bytes: Size of the flatbuffer.
         seconds: One latency per timed run (warm-up runs excluded).
     """
@@ -95,6 +96,31 @@ def time_flatbuffers(candidates, *, runs=20, warmup=3, num_threads=1, seed=0):
             if round_index >= warmup:
                 timing.seconds.append(time.perf_counter() - start)
     return [timing for _, _, timing in prepared]
+
+
+def with_trained_batchnorms(model, seed=0):
+    """Gives every BatchNorm of `model` random scales and offsets, as training leaves them.
+
+    A fresh BatchNorm is the identity, so the integer sums of binary convs reach the next
+    binarization unchanged and many are exactly 0, where float rounding decides the sign:
+    comparing two programs of an untrained binary network mostly compares their rounding.
+    Random scales (0.5-1.5) and offsets (std 0.5) make such ties as rare as in a trained
+    network, for checks and measurements of models without trained weights.
+
+    ```python
+    model = with_trained_batchnorms(zoo.get_model("bnn_resnet18"))
+    ```
+
+    # Returns
+        `model`, changed in place.
+    """
+    rng = np.random.default_rng(seed)
+    for layer in all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape),
+                               rng.normal(0, 0.5, beta.shape), mean, variance])
+    return model
 
 
 def float_flatbuffer(model):
@@ -156,13 +182,15 @@ def main(argv=None):
     parser.add_argument("model", help="a .tflite file, or a .keras/.h5 model to convert first")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (1)")
     parser.add_argument("--kernel", default=DEFAULT_KERNEL, choices=[*KERNELS, "all"],
-                        help=f"binary conv kernel ({DEFAULT_KERNEL}, the fastest on x86-64)")
+                        help=f"what runs the binary ops ({DEFAULT_KERNEL}: keras_bnn's "
+                             "runtime, the fastest on x86-64; the others are LCE's "
+                             "interpreter); all: every one this CPU runs")
     parser.add_argument("--compare-float", action="store_true",
                         help="also time the float twin (needs a Keras model)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per kernel (20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (3)")
     arguments = parser.parse_args(argv)
-    kernels = list(KERNELS) if arguments.kernel == "all" else [arguments.kernel]
+    kernels = available_kernels() if arguments.kernel == "all" else [arguments.kernel]
     timing_options = dict(runs=arguments.runs, warmup=arguments.warmup,
                           num_threads=arguments.threads)
     path = pathlib.Path(arguments.model)

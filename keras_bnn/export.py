@@ -44,8 +44,8 @@ from keras_bnn.decoupling import has_ternary_activations
 from keras_bnn.files import check_writable_folder
 from keras_bnn.graphs import as_functional, has_graph
 from keras_bnn.keras3 import to_tf_keras
-from keras_bnn.lce import (DEFAULT_KERNEL, KERNELS, inference_function, lce_flatbuffer,
-                           lce_interpreter, run)
+from keras_bnn.lce import (DEFAULT_KERNEL, FALLBACK_KERNEL, KERNELS, inference_function,
+                           lce_flatbuffer, lce_interpreter, run)
 from keras_bnn.quantizers import TernarySign
 from keras_bnn.training import write_bytes_atomically
 from keras_bnn.verification import (ConvCheck, VerificationError, check_binary_convs,
@@ -261,7 +261,7 @@ def _sample_inputs(model, sample_inputs):
 
 def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=None,
             strict=True, tolerance=TOLERANCE, int8=False, calibration_data=None,
-            quantize_input=False, min_agreement=MIN_AGREEMENT):
+            quantize_input=False, min_agreement=MIN_AGREEMENT, kernel=None):
     """Converts a Keras model with Larq Compute Engine, checks it, and writes it.
 
     # Arguments
@@ -290,6 +290,9 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
         quantize_input: With `int8`, quantize the model input too, so that the first conv
             runs in int8 (see `keras_bnn.int8.calibrate` for why it is off by default).
         min_agreement: See `verify` (default `MIN_AGREEMENT`, 0.97; see there why not 1).
+        kernel: What runs the program for `verify`, one of `KERNELS`; None for keras_bnn's
+            runtime (`keras_bnn.runtime`), or LCE's interpreter where the runtime cannot
+            run it. Both compute LCE's binary ops bit for bit.
 
     # Returns
         An `ExportResult`.
@@ -349,8 +352,9 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
     if verify:
         inputs = _sample_inputs(model, sample_inputs)
         if not int8:
-            result.conv_check = _check_binary_convs(converted, inputs, result.binary_convs)
-        _compare(model, result, inputs, sample_labels)
+            result.conv_check = _check_binary_convs(converted, inputs, result.binary_convs,
+                                                    kernel)
+        _compare(model, result, inputs, sample_labels, kernel)
         if not int8 and not result.mean_rel_diff <= tolerance:
             raise ExportError(_outputs_differ(model, result, tolerance))
         if int8 and not result.agreement >= min_agreement:
@@ -360,9 +364,33 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
                 f"{100 * min_agreement:g} %). Calibrate on real, varied images like the "
                 "ones it will see, or export without int8. Nothing was written."
             )
+    faults = _lce_kernel_faults(model)
+    if faults:
+        warnings.warn(
+            f"export.convert({model.name!r}): LCE's own optimized kernels (on ARM, and its "
+            f"x86 indirect BGEMM) compute {', '.join(faults)} wrongly: SAME zero padding "
+            "(pad_values=0) on a map smaller than the dilated filter. The program itself is "
+            "right (keras_bnn's runtime and LCE's reference kernel compute it exactly); to "
+            "deploy it with LCE, train those convs with pad_values=1.0.", stacklevel=2)
     if path is not None:
         result.path = write_bytes_atomically(path, flatbuffer)
     return result
+
+
+def _lce_kernel_faults(model):
+    """Names of the binary convs that LCE's optimized kernels compute wrongly: zero
+    padding where the dilated filter is larger than the input map (measured: a 3x3 filter
+    on 2x2 or 1x1 maps, a 5x5 one or a 3x3 with dilation 2 on 4x4; sizes of at least the
+    filter's are right)."""
+    faults = []
+    for layer in binary_convs(model):
+        if layer.name not in _zero_padded(model):
+            continue
+        sizes = layer.input_shape[1:3]
+        spans = [(k - 1) * d + 1 for k, d in zip(layer.kernel_size, layer.dilation_rate)]
+        if any(size is not None and size < span for size, span in zip(sizes, spans)):
+            faults.append(layer.name)
+    return faults
 
 
 def _check_output_path(path):
@@ -394,14 +422,14 @@ def _int8_model(model, calibration_data, quantize_input, random_samples):
     return int8_lib.with_fake_quant(model, ranges)
 
 
-def _check_binary_convs(model, inputs, binary_convs):
+def _check_binary_convs(model, inputs, binary_convs, kernel):
     """The `ConvCheck` of a functional or Sequential model (None for a subclassed one,
     which has no graph to cut, and without binary convs: their outputs are checked);
     `ExportError` for a tensor that LCE computes wrongly, or a crash of its converter."""
     if not has_graph(model) or not binary_convs:
         return None
     try:
-        return check_binary_convs(model, inputs, set(binary_convs))
+        return check_binary_convs(model, inputs, set(binary_convs), kernel=kernel)
     except VerificationError as error:
         layer = error.comparison.name.split(" ")[0]
         hint = (f" {layer} zero-pads (pad_values=0), which LCE computes wrongly on some "
@@ -448,10 +476,10 @@ def _outputs_differ(model, result, tolerance):
     return message + " Nothing was written."
 
 
-def _compare(model, result, inputs, labels):
+def _compare(model, result, inputs, labels, kernel):
     """Fills in how the flatbuffer's outputs on `inputs` compare with the Keras model's."""
     expected = tf.nest.flatten(model.predict(inputs, verbose=0, batch_size=64))
-    outputs = run(result.flatbuffer, inputs)
+    outputs = run(result.flatbuffer, inputs, kernel)
     worst = max((compare(f"output {index}", want, got)
                  for index, (want, got) in enumerate(zip(expected, outputs))),
                 key=lambda comparison: comparison.mean_rel_diff)
@@ -482,11 +510,15 @@ def main(argv=None):
                         help="do not compare the LCE outputs with the Keras model's")
     parser.add_argument("--no-strict", dest="strict", action="store_false",
                         help="allow binary convs that stay float ops")
+    parser.add_argument("--kernel", choices=KERNELS, default=None,
+                        help=f"what runs the program for the check (default "
+                             f"{DEFAULT_KERNEL}: keras_bnn's runtime where it runs, else "
+                             f"LCE's {FALLBACK_KERNEL})")
     arguments = parser.parse_args(argv)
     try:
         model = keras.models.load_model(arguments.model, compile=False)
         result = convert(model, arguments.output, verify=arguments.verify,
-                         strict=arguments.strict)
+                         strict=arguments.strict, kernel=arguments.kernel)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,9 +1,11 @@
-"""Larq Compute Engine's converter and interpreter, as keras_bnn calls them.
+"""Larq Compute Engine's converter, and the interpreters of its programs, as keras_bnn
+calls them.
 
 `lce_flatbuffer` converts the inference call of a Keras model (in a child process, see
-`keras_bnn.converter_process`), `lce_interpreter` runs a flatbuffer with a chosen binary
-conv kernel, and `run` returns its outputs in the order of the Keras model's, which is not
-the order the interpreter gives them in.
+`keras_bnn.converter_process`), `lce_interpreter` runs a flatbuffer with a chosen kernel
+(keras_bnn's x86 runtime, `keras_bnn.runtime`, by default, or one of LCE's own), and `run`
+returns its outputs in the order of the Keras model's, which is not the order the
+interpreter gives them in.
 
 ```python
 flatbuffer = lce_flatbuffer(model)
@@ -13,53 +15,97 @@ outputs = run(flatbuffer, images)  # a list: one array per output of `model`
 
 import re
 import tempfile
+import warnings
 
 from tensorflow.lite.tools import flatbuffer_utils
 
 from keras_bnn._keras import tf
+from keras_bnn import runtime
 from keras_bnn.converter_process import convert_saved_model
 
-__all__ = ["DEFAULT_KERNEL", "KERNELS", "inference_function", "lce_flatbuffer",
-           "lce_interpreter", "run"]
+__all__ = ["DEFAULT_KERNEL", "FALLBACK_KERNEL", "KERNELS", "LCE_KERNELS", "RUNTIME_KERNELS",
+           "available_kernels", "inference_function", "lce_flatbuffer", "lce_interpreter",
+           "run"]
 
-# How the LCE interpreter runs a model: the kernel of its binary convs and, for "xnnpack",
-# TFLite's XNNPACK delegate for the float ops beside them. On x86-64 LCE has no
-# hand-optimized binary kernels: its default falls back to a slow generic one, the indirect
-# BGEMM kernel is about 5x faster, and XNNPACK takes a further 5-7 % off the float stem,
-# shortcuts and head (ResNet-18 at 224x224, one thread: 140 / 28.9 / 27.1 ms;
-# `python benchmarks/inference.py`). So "xnnpack" is what this package runs.
-KERNELS = {
+# LCE's own interpreter: the kernel of its binary convs and, for "xnnpack", TFLite's XNNPACK
+# delegate for the float ops beside them. LCE has no hand-optimized x86 binary kernels: its
+# default falls back to a slow generic one and its indirect BGEMM is several times faster;
+# "reference" is the plain loop keras_bnn's runtime is checked against, bit for bit.
+LCE_KERNELS = {
     "default": {},
     "indirect_bgemm": {"use_indirect_bgemm": True},
     "reference": {"use_reference_bconv": True},
     "xnnpack": {"use_indirect_bgemm": True, "use_xnnpack": True},
 }
-DEFAULT_KERNEL = "xnnpack"
+# keras_bnn's runtime (`keras_bnn.runtime`), with XNNPACK for the float ops: the best kernel
+# set this CPU has, or one of them forced.
+RUNTIME_KERNELS = {"runtime": "auto", "runtime_avx512": "avx512", "runtime_avx2": "avx2",
+                   "runtime_portable": "portable"}
+KERNELS = (*LCE_KERNELS, *RUNTIME_KERNELS)
+# What runs a program when no kernel is named: keras_bnn's runtime, the fastest on x86-64
+# (`python benchmarks/inference.py`), else LCE's fastest x86 choice, with a warning saying
+# why (on another machine, without a C compiler, or for a program the runtime refuses).
+DEFAULT_KERNEL = "runtime"
+FALLBACK_KERNEL = "xnnpack"
 
 
-def lce_interpreter(flatbuffer, kernel=DEFAULT_KERNEL, num_threads=1):
-    """The LCE interpreter for a flatbuffer, running its binary convs with `kernel`.
+def available_kernels():
+    """The kernels of `KERNELS` that run on this machine: LCE's, and the runtime's whose
+    instruction sets the CPU has (none where the runtime cannot be built).
 
     ```python
-    outputs = lce_interpreter(flatbuffer).predict(images)
+    available_kernels()  # [..., "xnnpack", "runtime", "runtime_avx512", ...]
+    ```
+    """
+    try:
+        sets = runtime.available_kernels()
+    except runtime.RuntimeUnavailable:
+        sets = ()
+    return [*LCE_KERNELS, *(name for name, kernel_set in RUNTIME_KERNELS.items()
+                            if kernel_set in sets)]
+
+
+def lce_interpreter(flatbuffer, kernel=None, num_threads=1):
+    """An interpreter of an LCE flatbuffer, running its binary ops with `kernel`.
+
+    ```python
+    outputs = lce_interpreter(flatbuffer).predict(images)         # keras_bnn's runtime
+    outputs = lce_interpreter(flatbuffer, "reference").predict(images)  # LCE's reference
     ```
 
     # Arguments
         flatbuffer: TFLite model bytes.
-        kernel: A key of `KERNELS` (default `DEFAULT_KERNEL`, the fastest on x86-64).
+        kernel: One of `KERNELS`; None for `DEFAULT_KERNEL`, falling back to
+            `FALLBACK_KERNEL` (with a warning) where the runtime cannot run the program.
         num_threads: Threads of the interpreter.
 
+    # Returns
+        LCE's `Interpreter` or a `keras_bnn.runtime.Interpreter` (the same methods).
+
     # Raises
-        ValueError: for an unknown kernel.
+        ValueError: for an unknown kernel; `keras_bnn.runtime.UnsupportedProgram` for a
+            runtime kernel named on purpose and a program it does not run.
+        keras_bnn.runtime.RuntimeUnavailable: for a runtime kernel named on purpose on a
+            machine where it cannot run.
     """
+    if kernel is None:
+        try:
+            return lce_interpreter(flatbuffer, DEFAULT_KERNEL, num_threads)
+        except (runtime.RuntimeUnavailable, runtime.UnsupportedProgram) as error:
+            warnings.warn(f"keras_bnn's runtime cannot run this program here ({error}); "
+                          f"LCE's interpreter ({FALLBACK_KERNEL}) runs it.", stacklevel=2)
+            return lce_interpreter(flatbuffer, FALLBACK_KERNEL, num_threads)
+    if kernel in RUNTIME_KERNELS:
+        return runtime.Interpreter(flatbuffer, num_threads=num_threads,
+                                   kernel=RUNTIME_KERNELS[kernel])
+    if kernel not in LCE_KERNELS:
+        raise ValueError(f"Unknown kernel {kernel!r}: use one of {', '.join(KERNELS)}.")
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-    if kernel not in KERNELS:
-        raise ValueError(f"Unknown kernel {kernel!r}: use one of {', '.join(KERNELS)}.")
-    return Interpreter(flatbuffer, num_threads=num_threads, **KERNELS[kernel])
+    return Interpreter(flatbuffer, num_threads=num_threads, **LCE_KERNELS[kernel])
 
 
-def run(flatbuffer, inputs, kernel=DEFAULT_KERNEL):
+def run(flatbuffer, inputs, kernel=None):
     """The outputs of a flatbuffer made by `lce_flatbuffer`, in the Keras model's order.
 
     The converter orders a program's outputs as it likes (12 outputs came out as 11, 6, 1,

@@ -216,7 +216,7 @@ def keras_outputs(model, inputs):
     return [np.asarray(output) for output in tf.nest.flatten(outputs)]
 
 
-def check_binary_convs(model, inputs, binary_convs, tolerance=LOCAL_TOLERANCE):
+def check_binary_convs(model, inputs, binary_convs, tolerance=LOCAL_TOLERANCE, kernel=None):
     """Converts `probe_twin(model)` with LCE, runs it on `inputs`, and compares every cut
     tensor, and the outputs, with Keras computing them from LCE's values at the cuts
     before them (see the module docstring).
@@ -227,6 +227,8 @@ def check_binary_convs(model, inputs, binary_convs, tolerance=LOCAL_TOLERANCE):
             `CHECKED_SAMPLES` are run.
         binary_convs: Names of its binary convs (see `probe_twin`).
         tolerance: The largest accepted local `Comparison.mean_rel_diff`.
+        kernel: What runs the program (`keras_bnn.lce.lce_interpreter`); None for the
+            default, keras_bnn's runtime.
 
     # Returns
         A `ConvCheck`.
@@ -239,7 +241,7 @@ def check_binary_convs(model, inputs, binary_convs, tolerance=LOCAL_TOLERANCE):
     inputs = [value[:CHECKED_SAMPLES] for value in tf.nest.flatten(inputs)]
     twin, names = probe_twin(model, binary_convs)
     outputs = len(twin.outputs) - len(names)
-    lce_values = run(lce_flatbuffer(twin), inputs if len(inputs) > 1 else inputs[0])
+    lce_values = run(lce_flatbuffer(twin), inputs if len(inputs) > 1 else inputs[0], kernel)
     cuts = lce_values[outputs:]
     cut = cut_model(model, binary_convs, [value.shape[1:] for value in cuts])
     keras_values, local_values = keras_outputs(twin, inputs), keras_outputs(cut, inputs + cuts)

@@ -4,13 +4,11 @@ import subprocess
 import sys
 
 import larq as lq
-import numpy as np
 import pytest
 import tensorflow as tf
 
 import zoo
-from keras_bnn import export
-from keras_bnn._keras import all_layers
+from keras_bnn import benchmark, export
 
 # The ImageNet-style models at 64x64, so that the test stays quick.
 SMALL_INPUT = {"alexnet": (64, 64, 3), "resnet18": (64, 64, 3), "resnet34": (64, 64, 3)}
@@ -18,22 +16,10 @@ SMALL_INPUT = {"alexnet": (64, 64, 3), "resnet18": (64, 64, 3), "resnet34": (64,
 
 def build_for_export(name):
     """The zoo model as deployed (BinaryDuo's decoupled, ImageNet ones at 64x64), with the
-    BatchNorms of a trained model.
-
-    A fresh BatchNorm is the identity, so the integer sums of binary convs reach the next
-    binarization unchanged and many are exactly 0, where float rounding decides the sign;
-    random scales and offsets, as training leaves them, make such ties as rare as in a
-    trained network.
-    """
+    BatchNorms of a trained model (`keras_bnn.benchmark.with_trained_batchnorms`)."""
     shape = SMALL_INPUT.get(name.rsplit("_", 1)[-1])
     model = zoo.get_model(name, input_shape=shape, **zoo.deployed_options(name))
-    rng = np.random.default_rng(0)
-    for layer in all_layers(model):
-        if isinstance(layer, tf.keras.layers.BatchNormalization):
-            gamma, beta, mean, variance = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.5, beta.shape),
-                               mean, variance])
-    return model
+    return benchmark.with_trained_batchnorms(model)
 
 
 def images_for(model, cifar_images):

@@ -5,7 +5,7 @@ import larq as lq
 import numpy as np
 import pytest
 
-from keras_bnn import export, verification
+from keras_bnn import export, lce, verification
 from keras_bnn._keras import keras
 
 
@@ -122,14 +122,31 @@ def test_shared_tensors_are_cut_once_and_sequential_models_work():
     assert max(c.mean_rel_diff for c in check.local) < 1e-5
 
 
-def test_a_zero_padded_binary_conv_on_a_tiny_map_is_refused_naming_it(tmp_path):
-    # LCE computes a binary conv with pad_values=0 wrongly on a 2x2 map with many
-    # channels (found in larq-zoo's MeliusNet22 at 64x64): the check names the conv.
+def tiny_zero_padded_model():
     inputs = keras.Input((2, 2, 256))
     x = keras.layers.BatchNormalization()(inputs)
     x = binary_conv(64, "zero_padded", pad_values=0.0)(x)
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
-    x = np.random.default_rng(0).normal(size=(4, 2, 2, 256)).astype(np.float32)
+    return model, np.random.default_rng(0).normal(size=(4, 2, 2, 256)).astype(np.float32)
+
+
+def test_a_zero_padded_binary_conv_on_a_tiny_map_is_refused_naming_it_by_lce(tmp_path):
+    # LCE's optimized kernels compute a binary conv with pad_values=0 wrongly on a map
+    # smaller than its filter (found in larq-zoo's MeliusNet22 at 64x64: a 2x2 map): the
+    # check run by LCE's interpreter names the conv.
+    model, x = tiny_zero_padded_model()
     with pytest.raises(export.ExportError, match="zero_padded output.*zero-pads"):
-        export.convert(model, tmp_path / "model.tflite", sample_inputs=x)
+        export.convert(model, tmp_path / "model.tflite", sample_inputs=x, kernel="xnnpack")
     assert not list(tmp_path.iterdir())
+
+
+def test_the_runtime_computes_it_exactly_and_the_export_warns_for_lce(tmp_path):
+    # The program is right: keras_bnn's runtime (the default check) and LCE's reference
+    # compute it exactly; the export warns that LCE's optimized kernels do not.
+    model, x = tiny_zero_padded_model()
+    with pytest.warns(UserWarning, match="LCE's own optimized kernels.*compute zero_padded "
+                                         "wrongly"):
+        result = export.convert(model, tmp_path / "model.tflite", sample_inputs=x)
+    assert result.mean_rel_diff < 1e-5
+    np.testing.assert_array_equal(lce.run(result.flatbuffer, x, "reference")[0],
+                                  lce.run(result.flatbuffer, x)[0])
