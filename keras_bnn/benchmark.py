@@ -48,12 +48,14 @@ class Timing:
         kernel: One of `keras_bnn.lce.KERNELS`.
         size_bytes: Size of the flatbuffer.
         seconds: One latency per timed run (warm-up runs excluded).
+        threads: Of the interpreter.
     """
 
     label: str
     kernel: str
     size_bytes: int
     seconds: list
+    threads: int = 1
 
     @property
     def median_ms(self):
@@ -68,10 +70,11 @@ def time_flatbuffers(candidates, *, runs=20, warmup=3, num_threads=1, seed=0):
     ```
 
     # Arguments
-        candidates: `(label, flatbuffer, kernel)` triples.
+        candidates: `(label, flatbuffer, kernel)` triples, or `(label, flatbuffer,
+            kernel, threads)` for a candidate with its own number of threads.
         runs: Timed runs of each candidate (one per round).
         warmup: Untimed runs of each candidate first.
-        num_threads: Threads of every interpreter.
+        num_threads: Threads of the interpreters of the triples.
         seed: Of the random normal input.
 
     # Returns
@@ -84,11 +87,13 @@ def time_flatbuffers(candidates, *, runs=20, warmup=3, num_threads=1, seed=0):
         raise ValueError(f"Need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}.")
     rng = np.random.default_rng(seed)
     prepared = []
-    for label, flatbuffer, kernel in candidates:
-        interpreter = lce_interpreter(flatbuffer, kernel, num_threads)
+    for label, flatbuffer, kernel, *threads in candidates:
+        threads = threads[0] if threads else num_threads
+        interpreter = lce_interpreter(flatbuffer, kernel, threads)
         shape = (1, *interpreter.input_shapes[0][1:])
         inputs = rng.normal(size=shape).astype(interpreter.input_types[0])
-        prepared.append((interpreter, inputs, Timing(label, kernel, len(flatbuffer), [])))
+        prepared.append((interpreter, inputs,
+                         Timing(label, kernel, len(flatbuffer), [], threads)))
     for round_index in range(warmup + runs):
         for interpreter, inputs, timing in prepared:
             start = time.perf_counter()

@@ -1,8 +1,8 @@
 """The runtime checked bit for bit against LCE's reference on a randomized sweep of
 single-op programs (`keras_bnn.runtime.programs`), with every kernel set this CPU runs.
 
-Each program runs in LCE's interpreter with its reference binary conv and in the runtime;
-their outputs must be identical to the bit. The programs LCE's reference refuses (SAME
+Each program runs in LCE's interpreter with its reference binary conv and in the runtime,
+with one thread and with two; their outputs must be identical to the bit. The programs LCE's reference refuses (SAME
 zero padding with an odd number of input channels) are compared with the NumPy model of
 LCE's kernels instead. After each program, the runtime must hold no memory: every block
 it allocated for it has been freed.
@@ -43,7 +43,7 @@ class SweepResult:
     """What a sweep compared.
 
     # Attributes
-        compared: Programs compared per kernel set.
+        compared: Programs compared per kernel set and number of threads.
         by_op: Programs compared per op (each with every kernel set).
         mismatches: `(kernel, program name, what differed)` for every difference.
         leaks: `(kernel, program name, blocks)` where the runtime kept memory.
@@ -64,7 +64,7 @@ def identical(expected, got):
         for a, b in zip(expected, got))
 
 
-def run_program(program: Program, kernel: str = "auto") -> list:
+def run_program(program: Program, kernel: str = "auto", num_threads: int = 1) -> list:
     """The outputs of a single-op program in the runtime, the whole batch at once.
 
     ```python
@@ -72,7 +72,7 @@ def run_program(program: Program, kernel: str = "auto") -> list:
                                           channels_out=8), kernel="avx2")
     ```
     """
-    with Interpreter(program.flatbuffer, kernel=kernel) as interpreter:
+    with Interpreter(program.flatbuffer, kernel=kernel, num_threads=num_threads) as interpreter:
         outputs = interpreter.predict(list(program.inputs))
     return outputs if isinstance(outputs, list) else [outputs]
 
@@ -84,28 +84,32 @@ def _reference(program):
     return numpy_reference_outputs(program)
 
 
-def run_sweep(programs, kernels=None) -> SweepResult:
-    """Compares every program in the runtime with its reference, for each kernel set.
+def run_sweep(programs, kernels=None, threads=(1, 2)) -> SweepResult:
+    """Compares every program in the runtime with its reference, for each kernel set and
+    number of threads.
 
     # Arguments
         programs: `Program`s (e.g. `random_programs(400)`).
         kernels: Kernel sets of the runtime; default every one this CPU runs.
+        threads: Numbers of threads to run each with.
 
     # Returns
         A `SweepResult`.
     """
     kernels = kernels or available_kernels()[1:]
+    runs = [(kernel, count) for kernel in kernels for count in threads]
     result, start = SweepResult(), time.perf_counter()
     for program in programs:
         expected = _reference(program)
         result.by_op[program.options["op"]] += 1
-        for kernel in kernels:
-            got = run_program(program, kernel)
-            result.compared[kernel] += 1
+        for kernel, count in runs:
+            run = f"{kernel}, {count} thread{'s' if count > 1 else ''}"
+            got = run_program(program, kernel, count)
+            result.compared[run] += 1
             if not identical(expected, got):
-                result.mismatches.append((kernel, program.name, _difference(expected, got)))
+                result.mismatches.append((run, program.name, _difference(expected, got)))
             if live_allocations():  # the interpreter was closed: nothing may be left
-                result.leaks.append((kernel, program.name, live_allocations()))
+                result.leaks.append((run, program.name, live_allocations()))
     result.seconds = time.perf_counter() - start
     return result
 
@@ -169,9 +173,9 @@ def main(argv=None):
     print(f"{arguments.count} programs (seed {arguments.seed}: "
           f"{', '.join(f'{op} {n}' for op, n in sorted(result.by_op.items()))}), {variant}, "
           f"{result.seconds:.0f} s")
-    for kernel, count in result.compared.items():
-        print(f"  {kernel}: {count} compared, "
-              f"{sum(1 for m in result.mismatches if m[0] == kernel)} differ")
+    for run, count in result.compared.items():
+        print(f"  {run}: {count} compared, "
+              f"{sum(1 for m in result.mismatches if m[0] == run)} differ")
     for mismatch in result.mismatches[:20]:
         print("  MISMATCH", *mismatch)
     for leak in result.leaks[:20]:

@@ -40,7 +40,7 @@ typedef struct bconv {
   kb_output_transform transform;
   /* for the current input shape */
   int batch, in_h, in_w, out_h, out_w, pad_top, pad_left;
-  int pixels, tile_pixels, pixel_tiles, tile_channels, channel_tiles;
+  int pixels, tile_pixels, tile_channels, channel_tiles; /* tile_pixels: the largest */
   size_t acc_stride;
   int direct_rows; /* 1x1, stride 1, unpadded, even words: the input itself is the rows */
 } bconv;
@@ -50,6 +50,7 @@ typedef struct bconv_run {
   const uint32_t *input;
   void *output;
   kb_pool *pool;
+  int tile_pixels, pixel_tiles; /* this run's split of the pixels */
 } bconv_run;
 
 static int read_options(bconv *op, const void *bytes, size_t size, char *why,
@@ -276,7 +277,6 @@ static int prepare(void *self, const kb_tensor *const *inputs, kb_tensor *output
   tile_pixels = tile_pixels < 6 ? 6 : tile_pixels > MAX_TILE_PIXELS ? MAX_TILE_PIXELS
                                                                      : tile_pixels;
   op->tile_pixels = tile_pixels < op->pixels ? tile_pixels : op->pixels;
-  op->pixel_tiles = (op->pixels + op->tile_pixels - 1) / op->tile_pixels;
   const size_t row_bytes = (size_t)op->tile_pixels * op->depth * sizeof(uint64_t);
   *scratch = row_bytes + (size_t)op->tile_pixels * op->acc_stride * sizeof(int32_t);
   return 0;
@@ -351,9 +351,8 @@ static int unpad_counts(const bconv *op, int pixel, int c0, int c1, int32_t *cou
 static void convolve_tile(void *context, int item, int worker) {
   const bconv_run *r = context;
   const bconv *op = r->op;
-  const int first = item / op->channel_tiles * op->tile_pixels;
-  const int count = first + op->tile_pixels <= op->pixels ? op->tile_pixels
-                                                          : op->pixels - first;
+  const int first = item / op->channel_tiles * r->tile_pixels;
+  const int count = first + r->tile_pixels <= op->pixels ? r->tile_pixels : op->pixels - first;
   const int c0 = item % op->channel_tiles * op->tile_channels;
   const int c1 = c0 + op->tile_channels < op->channels_out ? c0 + op->tile_channels
                                                            : op->channels_out;
@@ -388,11 +387,28 @@ static void convolve_tile(void *context, int item, int worker) {
   }
 }
 
+/* Splits the pixels into tiles of at most op->tile_pixels, enough of them for every
+ * thread to take several, and as many for each thread where that costs no smaller tiles:
+ * the items of one op take about the same time, so an unequal count idles a thread. */
+static void split_pixels(const bconv *op, int threads, bconv_run *r) {
+  const int smallest = (op->pixels + op->tile_pixels - 1) / op->tile_pixels;
+  int tiles = smallest;
+  if (threads > 1) {
+    const int wanted = (4 * threads + op->channel_tiles - 1) / op->channel_tiles;
+    if (tiles < wanted) tiles = wanted;
+    while ((tiles * op->channel_tiles) % threads) ++tiles;
+    if (tiles > op->pixels) tiles = op->pixels;
+  }
+  r->tile_pixels = (op->pixels + tiles - 1) / tiles;
+  r->pixel_tiles = (op->pixels + r->tile_pixels - 1) / r->tile_pixels;
+}
+
 static void run(void *self, const kb_tensor *const *inputs, kb_tensor *output,
                 kb_pool *pool) {
   bconv_run r = {.op = self, .input = inputs[0]->data, .output = output->data, .pool = pool};
   const bconv *op = self;
-  kb_pool_run(pool, op->pixel_tiles * op->channel_tiles, convolve_tile, &r);
+  split_pixels(op, kb_pool_threads(pool), &r);
+  kb_pool_run(pool, r.pixel_tiles * op->channel_tiles, convolve_tile, &r);
 }
 
 const kb_op_type kb_op_bconv2d = {"LceBconv2d", create, prepare, run, destroy};

@@ -1,10 +1,13 @@
 /* The binary GEMM in portable C (see bgemm.h): correct on any x86-64 CPU, the fallback for
- * those without AVX2. Blocks of 4 channels keep 4 sums in registers per row. */
+ * those without AVX2. Blocks of 4 channels keep 4 sums in registers per row. It is built
+ * twice, and the loader picks one: with the POPCNT instruction (every x86-64 CPU since
+ * 2008-2011) and without it (a library call per word). */
 #include "bgemm.h"
 
 enum { BLOCK = KB_BGEMM_BLOCK_PORTABLE };
 
-void kb_bgemm_portable(const kb_bgemm_args *a) {
+__attribute__((target_clones("popcnt", "default"))) void kb_bgemm_portable(
+    const kb_bgemm_args *a) {
   for (int b = 0; b < a->blocks; ++b) {
     const uint64_t *filters = a->filters + (size_t)b * a->depth * BLOCK;
     for (int i = 0; i < a->m; ++i) {
@@ -20,7 +23,8 @@ void kb_bgemm_portable(const kb_bgemm_args *a) {
 }
 
 
-uint64_t kb_bgemm_peak_portable(long words) {
+__attribute__((target_clones("popcnt", "default"))) uint64_t kb_bgemm_peak_portable(
+    long words) {
   uint64_t sum[BLOCK] = {0}, bits = 0x5555aaaa3333ccccULL;
   for (long k = 0; k < words; ++k) {
     for (int j = 0; j < BLOCK; ++j)
