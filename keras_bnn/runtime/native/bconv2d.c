@@ -276,7 +276,7 @@ static int prepare(void *self, const kb_tensor *const *inputs, kb_tensor *output
   int tile_pixels = ROW_BYTES_PER_TILE / (op->depth * 8);
   tile_pixels = tile_pixels < 6 ? 6 : tile_pixels > MAX_TILE_PIXELS ? MAX_TILE_PIXELS
                                                                      : tile_pixels;
-  op->tile_pixels = tile_pixels < op->pixels ? tile_pixels : op->pixels;
+  op->tile_pixels = tile_pixels < op->pixels ? tile_pixels : op->pixels > 0 ? op->pixels : 1;
   const size_t row_bytes = (size_t)op->tile_pixels * op->depth * sizeof(uint64_t);
   *scratch = row_bytes + (size_t)op->tile_pixels * op->acc_stride * sizeof(int32_t);
   return 0;
@@ -407,6 +407,7 @@ static void run(void *self, const kb_tensor *const *inputs, kb_tensor *output,
                 kb_pool *pool) {
   bconv_run r = {.op = self, .input = inputs[0]->data, .output = output->data, .pool = pool};
   const bconv *op = self;
+  if (op->pixels == 0) return; /* an empty batch */
   split_pixels(op, kb_pool_threads(pool), &r);
   kb_pool_run(pool, r.pixel_tiles * op->channel_tiles, convolve_tile, &r);
 }

@@ -1,68 +1,25 @@
 /* The TensorFlow Lite external delegate: the entry points that
- * tf.lite.experimental.load_delegate calls, the claiming of LCE's ops, and the delegate
- * kernel that runs one partition of them.
+ * tf.lite.experimental.load_delegate calls, and the claiming of LCE's ops.
  *
  * When the interpreter applies the delegate, `claim` walks the execution plan and builds
  * an op for every node whose custom op name starts with "Lce". A node it cannot run
  * exactly (an unknown Lce op, an option out of what ops.h supports) makes the whole
  * delegation fail with a message naming the node, the op and the option: the program is
  * refused, never run approximately. The interpreter then groups the claimed nodes into
- * partitions of connected nodes and creates one delegate kernel per partition; XNNPACK,
- * applied afterwards, takes the float ops around them.
- *
- * Inside a partition, a tensor that one claimed op writes and only claimed ops read (the
- * packed bits between an LceQuantize and an LceBconv2d) gets no memory from the
- * interpreter: the partition keeps its own buffer and shape for it. The partition's other
- * outputs are resized through the interpreter whenever the input shapes change. */
+ * partitions of connected nodes and creates one delegate kernel per partition
+ * (partition.c); XNNPACK, applied afterwards, takes the float ops around them. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "denormals.h"
-#include "kernel.h"
+#include "delegate.h"
 #include "memory.h"
-#include "ops.h"
-#include "tflite_abi.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-enum { kTfLiteBuiltinDelegate = 51, WHY_SIZE = 512 };
-
-typedef struct kb_delegate {
-  TfLiteDelegate base; /* first, so that a TfLiteDelegate* is a kb_delegate* */
-  const kb_kernel *kernel;
-  int threads;         /* 0: the interpreter's number of threads */
-  kb_pool *pool;       /* created at the first partition's prepare */
-  void **claimed;      /* while claiming: the op of each claimed node, by node index */
-  const kb_op_type **claimed_types;
-  int claimed_size;
-} kb_delegate;
-
-typedef struct kb_step {
-  const kb_op_type *type;
-  void *op;
-  int inputs_count;
-  int inputs[KB_MAX_INPUTS]; /* tensor indices, -1 for an absent input */
-  int output;
-} kb_step;
-
-typedef struct kb_internal { /* a tensor that lives only inside the partition */
-  int tensor;
-  kb_tensor view;
-  size_t capacity;
-} kb_internal;
-
-typedef struct kb_partition {
-  kb_delegate *delegate;
-  int steps_count;
-  kb_step *steps;
-  int internal_count;
-  kb_internal *internal;
-} kb_partition;
-
-static void report(TfLiteContext *context, const char *format, ...) {
-  char message[2 * WHY_SIZE];
+void kb_report(TfLiteContext *context, const char *format, ...) {
+  char message[2 * KB_WHY_SIZE];
   va_list arguments;
   va_start(arguments, format);
   vsnprintf(message, sizeof(message), format, arguments);
@@ -70,9 +27,7 @@ static void report(TfLiteContext *context, const char *format, ...) {
   context->ReportError(context, "%s\n", message);
 }
 
-/* A view of TensorFlow Lite's tensor `index`; 0, or -1 when its layout is not what this
- * runtime was built for. */
-static int view_of_tensor(const TfLiteTensor *tensor, kb_tensor *view) {
+int kb_view_of_tensor(const TfLiteTensor *tensor, kb_tensor *view) {
   memset(view, 0, sizeof(*view));
   if (tensor->dims == NULL || tensor->dims->size < 0 || tensor->dims->size > KB_MAX_RANK)
     return -1;
@@ -93,9 +48,9 @@ static int view_of_tensor(const TfLiteTensor *tensor, kb_tensor *view) {
   return 0;
 }
 
-static const char *const LAYOUT_ERROR =
+const char *const KB_LAYOUT_ERROR =
     "keras_bnn runtime: TensorFlow Lite's tensors do not have the layout this runtime was "
-    "built for (TensorFlow 2.16-2.21); use LCE's interpreter with this TensorFlow";
+    "built for (TensorFlow 2.21's); use LCE's interpreter with this TensorFlow";
 
 /* ---- claiming the LCE nodes ------------------------------------------------------- */
 
@@ -113,12 +68,13 @@ static void release_claimed(kb_delegate *d) {
 static int claim_node(TfLiteContext *context, kb_delegate *d, int index, TfLiteNode *node,
                       const char *name) {
   const kb_op_type *type = kb_op_named(name);
-  const char *output_name = "?";
-  if (node->outputs->size >= 1 && node->outputs->data[0] >= 0)
+  const char *output_name = NULL;
+  if (node->outputs->size >= 1 && node->outputs->data[0] >= 0 &&
+      (size_t)node->outputs->data[0] < context->tensors_size)
     output_name = context->tensors[node->outputs->data[0]].name;
   if (output_name == NULL) output_name = "?";
   if (type == NULL) {
-    report(context,
+    kb_report(context,
            "keras_bnn runtime: node %d is %s (output '%s'), an op this runtime does not run; "
            "use LCE's interpreter for this program",
            index, name, output_name);
@@ -130,7 +86,7 @@ static int claim_node(TfLiteContext *context, kb_delegate *d, int index, TfLiteN
                          .inputs_count = node->inputs->size,
                          .output = &output};
   if (node->outputs->size != 1 || node->inputs->size > KB_MAX_INPUTS) {
-    report(context, "keras_bnn runtime: %s (node %d, output '%s'): %s", name, index,
+    kb_report(context, "keras_bnn runtime: %s (node %d, output '%s'): %s", name, index,
            output_name, "unexpected number of inputs or outputs");
     return -1;
   }
@@ -139,22 +95,22 @@ static int claim_node(TfLiteContext *context, kb_delegate *d, int index, TfLiteN
     description.inputs[i] = NULL;
     if (tensor < 0) continue;
     if ((size_t)tensor >= context->tensors_size ||
-        view_of_tensor(&context->tensors[tensor], &inputs[i]) != 0) {
-      report(context, "%s", LAYOUT_ERROR);
+        kb_view_of_tensor(&context->tensors[tensor], &inputs[i]) != 0) {
+      kb_report(context, "%s", KB_LAYOUT_ERROR);
       return -1;
     }
     description.inputs[i] = &inputs[i];
   }
   const int out = node->outputs->data[0];
   if (out < 0 || (size_t)out >= context->tensors_size ||
-      view_of_tensor(&context->tensors[out], &output) != 0) {
-    report(context, "%s", LAYOUT_ERROR);
+      kb_view_of_tensor(&context->tensors[out], &output) != 0) {
+    kb_report(context, "%s", KB_LAYOUT_ERROR);
     return -1;
   }
-  char why[WHY_SIZE] = "";
+  char why[KB_WHY_SIZE] = "";
   void *op = type->create(&description, d->kernel, why, sizeof(why));
   if (op == NULL) {
-    report(context, "keras_bnn runtime: %s (node %d, output '%s'): %s", name, index,
+    kb_report(context, "keras_bnn runtime: %s (node %d, output '%s'): %s", name, index,
            output_name, why);
     return -1;
   }
@@ -163,27 +119,27 @@ static int claim_node(TfLiteContext *context, kb_delegate *d, int index, TfLiteN
   return 0;
 }
 
-extern const TfLiteRegistration kb_partition_registration;
-
 static TfLiteStatus claim(TfLiteContext *context, TfLiteDelegate *base) {
   kb_delegate *d = (kb_delegate *)base;
   TfLiteIntArray *plan = NULL;
   if (context->GetExecutionPlan(context, &plan) != kTfLiteOk || plan == NULL)
     return kTfLiteError;
   const int count = plan->size;
+  /* a copy: the plan changes when nodes are replaced */
   int *order = kb_alloc(sizeof(int) * (size_t)(count + 1));
   int largest = 0;
-  for (int i = 0; i < count; ++i) {
+  for (int i = 0; order != NULL && i < count; ++i) {
     order[i] = plan->data[i];
     if (order[i] > largest) largest = order[i];
   }
   release_claimed(d);
-  d->claimed_size = largest + 1;
-  d->claimed = kb_alloc(sizeof(void *) * (size_t)d->claimed_size);
-  d->claimed_types = kb_alloc(sizeof(kb_op_type *) * (size_t)d->claimed_size);
+  d->claimed = kb_alloc(sizeof(void *) * (size_t)(largest + 1));
+  d->claimed_types = kb_alloc(sizeof(kb_op_type *) * (size_t)(largest + 1));
+  if (d->claimed != NULL && d->claimed_types != NULL) d->claimed_size = largest + 1;
+  /* the interpreter does not take this array: malloc'ed and freed here */
   TfLiteIntArray *nodes = malloc(sizeof(TfLiteIntArray) + sizeof(int) * (size_t)count);
-  if (order == NULL || d->claimed == NULL || d->claimed_types == NULL || nodes == NULL) {
-    report(context, "keras_bnn runtime: out of memory");
+  if (order == NULL || d->claimed_size == 0 || nodes == NULL) {
+    kb_report(context, "keras_bnn runtime: out of memory");
     goto fail;
   }
   nodes->size = 0;
@@ -214,203 +170,6 @@ fail:
   return kTfLiteError;
 }
 
-/* ---- the delegate kernel: one partition ------------------------------------------- */
-
-static kb_internal *internal_of(const kb_partition *p, int tensor) {
-  for (int i = 0; i < p->internal_count; ++i)
-    if (p->internal[i].tensor == tensor) return &p->internal[i];
-  return NULL;
-}
-
-static void partition_free(TfLiteContext *context, void *buffer) {
-  (void)context;
-  kb_partition *p = buffer;
-  if (p == NULL) return;
-  for (int i = 0; i < p->steps_count; ++i)
-    if (p->steps[i].op != NULL) p->steps[i].type->destroy(p->steps[i].op);
-  for (int i = 0; i < p->internal_count; ++i) kb_free(p->internal[i].view.data);
-  kb_free(p->steps);
-  kb_free(p->internal);
-  kb_free(p);
-}
-
-static int contains(const TfLiteIntArray *array, int value) {
-  for (int i = 0; i < array->size; ++i)
-    if (array->data[i] == value) return 1;
-  return 0;
-}
-
-static void *partition_init(TfLiteContext *context, const char *buffer, size_t length) {
-  (void)length;
-  const TfLiteDelegateParams *params = (const TfLiteDelegateParams *)buffer;
-  kb_delegate *d = (kb_delegate *)params->delegate;
-  const int count = params->nodes_to_replace->size;
-  kb_partition *p = kb_alloc(sizeof(kb_partition));
-  if (p == NULL) return NULL;
-  p->delegate = d;
-  p->steps = kb_alloc(sizeof(kb_step) * (size_t)count);
-  p->internal = kb_alloc(sizeof(kb_internal) * (size_t)count);
-  if (p->steps == NULL || p->internal == NULL) {
-    partition_free(context, p);
-    return NULL;
-  }
-  for (int i = 0; i < count; ++i) {
-    const int index = params->nodes_to_replace->data[i];
-    TfLiteNode *node;
-    TfLiteRegistration *registration;
-    kb_step *step = &p->steps[p->steps_count++];
-    if (index >= d->claimed_size || d->claimed[index] == NULL ||
-        context->GetNodeAndRegistration(context, index, &node, &registration) != kTfLiteOk) {
-      partition_free(context, p);
-      return NULL;
-    }
-    step->type = d->claimed_types[index];
-    step->op = d->claimed[index];
-    d->claimed[index] = NULL;
-    step->inputs_count = node->inputs->size;
-    for (int j = 0; j < node->inputs->size; ++j) step->inputs[j] = node->inputs->data[j];
-    step->output = node->outputs->data[0];
-    if (!contains(params->output_tensors, step->output))
-      p->internal[p->internal_count++].tensor = step->output;
-  }
-  return p;
-}
-
-/* The view of tensor `index` as a step sees it: the partition's own buffer for an internal
- * tensor, the interpreter's tensor otherwise. */
-static int step_view(const kb_partition *p, TfLiteContext *context, int index,
-                     kb_tensor *view) {
-  const kb_internal *internal = internal_of(p, index);
-  if (internal != NULL) {
-    *view = internal->view;
-    return 0;
-  }
-  return view_of_tensor(&context->tensors[index], view);
-}
-
-static int step_views(const kb_partition *p, TfLiteContext *context, const kb_step *step,
-                      kb_tensor *inputs, const kb_tensor **pointers) {
-  for (int j = 0; j < step->inputs_count; ++j) {
-    pointers[j] = NULL;
-    if (step->inputs[j] < 0) continue;
-    if (step_view(p, context, step->inputs[j], &inputs[j]) != 0) return -1;
-    pointers[j] = &inputs[j];
-  }
-  return 0;
-}
-
-static int same_shape(const TfLiteIntArray *dims, const kb_tensor *view) {
-  if (dims == NULL || dims->size != view->rank) return 0;
-  for (int i = 0; i < view->rank; ++i)
-    if (dims->data[i] != view->dims[i]) return 0;
-  return 1;
-}
-
-/* Gives the step's output the shape `view` has: the partition's own buffer, or the
- * interpreter's tensor through ResizeTensor (which takes a malloc'ed shape). */
-static TfLiteStatus shape_output(kb_partition *p, TfLiteContext *context, int index,
-                                 const kb_tensor *view) {
-  kb_internal *internal = internal_of(p, index);
-  if (internal != NULL) {
-    const size_t bytes = kb_elements(view) * kb_type_size(view->type);
-    void *data = internal->view.data;
-    if (bytes > internal->capacity) {
-      kb_free(data);
-      data = kb_alloc(bytes);
-      if (data == NULL) return kTfLiteError;
-      internal->capacity = bytes;
-    }
-    internal->view = *view;
-    internal->view.data = data;
-    return kTfLiteOk;
-  }
-  TfLiteTensor *tensor = &context->tensors[index];
-  if (same_shape(tensor->dims, view)) return kTfLiteOk;
-  TfLiteIntArray *shape = malloc(sizeof(TfLiteIntArray) + sizeof(int) * (size_t)view->rank);
-  if (shape == NULL) return kTfLiteError;
-  shape->size = view->rank;
-  for (int i = 0; i < view->rank; ++i) shape->data[i] = view->dims[i];
-  return context->ResizeTensor(context, tensor, shape);
-}
-
-static TfLiteStatus partition_prepare(TfLiteContext *context, TfLiteNode *node) {
-  kb_partition *p = node->user_data;
-  if (p == NULL) {
-    report(context, "keras_bnn runtime: out of memory");
-    return kTfLiteError;
-  }
-  size_t scratch = 0;
-  for (int i = 0; i < p->steps_count; ++i) {
-    const kb_step *step = &p->steps[i];
-    kb_tensor inputs[KB_MAX_INPUTS], output;
-    const kb_tensor *pointers[KB_MAX_INPUTS];
-    if (step_views(p, context, step, inputs, pointers) != 0 ||
-        view_of_tensor(&context->tensors[step->output], &output) != 0) {
-      report(context, "%s", LAYOUT_ERROR);
-      return kTfLiteError;
-    }
-    char why[WHY_SIZE] = "";
-    size_t needed = 0;
-    if (step->type->prepare(step->op, pointers, &output, &needed, why, sizeof(why)) != 0) {
-      const char *name = context->tensors[step->output].name;
-      report(context, "keras_bnn runtime: %s (output '%s'): %s", step->type->name,
-             name ? name : "?", why);
-      return kTfLiteError;
-    }
-    if (needed > scratch) scratch = needed;
-    if (shape_output(p, context, step->output, &output) != kTfLiteOk) {
-      report(context, "keras_bnn runtime: could not resize a tensor");
-      return kTfLiteError;
-    }
-  }
-  kb_delegate *d = p->delegate;
-  if (d->pool == NULL) {
-    const int threads = d->threads > 0 ? d->threads : context->recommended_num_threads;
-    d->pool = kb_pool_create(threads > 0 ? threads : 1);
-  }
-  if (d->pool == NULL || kb_pool_reserve(d->pool, scratch) != 0) {
-    report(context, "keras_bnn runtime: out of memory");
-    return kTfLiteError;
-  }
-  return kTfLiteOk;
-}
-
-static TfLiteStatus partition_invoke(TfLiteContext *context, TfLiteNode *node) {
-  kb_partition *p = node->user_data;
-  const unsigned float_mode = kb_flush_denormals();
-  for (int i = 0; i < p->steps_count; ++i) {
-    const kb_step *step = &p->steps[i];
-    kb_tensor inputs[KB_MAX_INPUTS], output;
-    const kb_tensor *pointers[KB_MAX_INPUTS];
-    if (step_views(p, context, step, inputs, pointers) != 0 ||
-        step_view(p, context, step->output, &output) != 0) {
-      report(context, "%s", LAYOUT_ERROR);
-      return kTfLiteError;
-    }
-    for (int j = 0; j < step->inputs_count; ++j)
-      if (pointers[j] != NULL && pointers[j]->data == NULL && kb_elements(pointers[j]) > 0)
-        goto unallocated;
-    if (output.data == NULL && kb_elements(&output) > 0) goto unallocated;
-    step->type->run(step->op, pointers, &output, p->delegate->pool);
-  }
-  kb_restore_float_mode(float_mode);
-  return kTfLiteOk;
-unallocated:
-  kb_restore_float_mode(float_mode);
-  report(context, "keras_bnn runtime: a tensor has no memory at invoke");
-  return kTfLiteError;
-}
-
-const TfLiteRegistration kb_partition_registration = {
-    .init = partition_init,
-    .free = partition_free,
-    .prepare = partition_prepare,
-    .invoke = partition_invoke,
-    .builtin_code = kTfLiteBuiltinDelegate,
-    .custom_name = "KerasBnnRuntime",
-    .version = 1,
-};
-
 /* ---- entry points ----------------------------------------------------------------- */
 
 /* Called by tf.lite.experimental.load_delegate(path, options). Options: "kernel" (auto,
@@ -419,7 +178,7 @@ EXPORT TfLiteDelegate *tflite_plugin_create_delegate(char **keys, char **values,
                                                      void (*report_error)(const char *)) {
   const char *kernel_name = "auto";
   int threads = 0;
-  char why[WHY_SIZE];
+  char why[KB_WHY_SIZE];
   for (int i = 0; i < count; ++i) {
     if (strcmp(keys[i], "kernel") == 0) {
       kernel_name = values[i];

@@ -2,8 +2,8 @@
  *
  * TensorFlow's Python wheel ships no TensorFlow Lite headers and exports no TfLite*
  * symbols, so the delegate declares the structs it shares with the interpreter itself.
- * They follow TensorFlow Lite's `common.h` as of TensorFlow 2.16-2.21 on x86-64, whose
- * structs only ever grow at their end. Every size and every offset the delegate reads or
+ * They follow TensorFlow Lite's `common.h` of TensorFlow 2.21 on x86-64 (its structs only
+ * ever grow at their end, so older versions share these prefixes; only 2.21 is tested). Every size and every offset the delegate reads or
  * writes is pinned by a static assertion below; keras_bnn.runtime refuses a TensorFlow
  * version it was not tested with, and the delegate checks at run time that the tensors it
  * is given are consistent (see delegate.c), so a layout change fails loudly, never
@@ -155,7 +155,7 @@ typedef struct TfLiteDelegate {
   void *opaque_delegate_builder; /* must stay NULL: it would replace Prepare */
 } TfLiteDelegate;
 
-/* x86-64 layouts of TensorFlow 2.16-2.21. */
+/* x86-64 layouts of TensorFlow 2.21. */
 _Static_assert(sizeof(void *) == 8, "keras_bnn's runtime targets 64-bit x86");
 _Static_assert(sizeof(TfLiteQuantizationParams) == 8, "TfLiteQuantizationParams");
 _Static_assert(offsetof(TfLiteTensor, data) == 8, "TfLiteTensor.data");
