@@ -4,15 +4,18 @@
     python benchmarks/inference.py --models=bnn_resnet20,recu_resnet20 --input_size=32
 
 Per model: the LCE flatbuffer (BinaryDuo's in its decoupled, deployable form) with its
-full-precision layers in float32, timed with each kernel choice, and with them in int8
+full-precision layers in float32, timed with each kernel choice (LCE's interpreter with
+its kernels, and keras_bnn's runtime, `keras_bnn.runtime`, with the best kernel set of
+this CPU and with AVX2 forced), and with them in int8
 (`keras_bnn.export.convert(int8=True)`, ranges calibrated on random normal images); and
-the float twin (`keras_bnn.float_twin`, plain TFLite converter) timed with TFLite's kernels
-and with XNNPACK; all interleaved in one process (`keras_bnn.benchmark`). Weights are the
-builders' random initialisation: latency and size do not depend on their values (nor is
-the LCE/Keras comparison meaningful for them: a fresh deep binary net's BatchNorms pass
-integer conv sums through unchanged, so activations sit exactly at the sign's threshold;
-tests/test_export.py and tests/test_int8.py check conversions with trained weights or
-trained-like statistics). Writes the table as Markdown and JSON next to printing it.
+the float twin (`keras_bnn.float_twin`, plain TFLite converter) timed with TFLite's
+kernels and with XNNPACK; all interleaved in one process (`keras_bnn.benchmark`). Weights
+are the builders' random initialisation: latency and size do not depend on their values
+(nor is the LCE/Keras comparison meaningful for them: a fresh deep binary net's BatchNorms
+pass integer conv sums through unchanged, so activations sit exactly at the sign's
+threshold; tests/test_export.py and tests/test_int8.py check conversions with trained
+weights or trained-like statistics). Writes the table as Markdown and JSON next to
+printing it.
 """
 
 import time
@@ -22,16 +25,16 @@ from absl import app, flags
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
 import zoo
-from keras_bnn import benchmark, export
+from keras_bnn import benchmark, export, lce, runtime
 import reporting  # benchmarks/reporting.py, beside this script
 
-flags.DEFINE_list("models", ["bnn_resnet18", "binaryduo_resnet18", "recu_resnet18"],
-                  "Zoo models to measure.")
+flags.DEFINE_list("models", ["bnn_resnet18", "binaryduo_resnet18", "recu_resnet18",
+                            "real_to_binary_resnet18"], "Zoo models to measure.")
 flags.DEFINE_integer("input_size", 224, "Height and width of the input images.")
-flags.DEFINE_list("kernels", ["default", "indirect_bgemm", "xnnpack"],
-                  f"LCE kernel choices for the binary models, of {', '.join(export.KERNELS)}.")
-flags.DEFINE_list("int8_kernels", ["indirect_bgemm", "xnnpack"],
-                  "LCE kernel choices for the binary models with int8 full-precision layers.")
+flags.DEFINE_list("kernels", ["default", "indirect_bgemm", "xnnpack", "runtime", "runtime_avx2"],
+                  f"What runs the binary models, of {', '.join(lce.KERNELS)}.")
+flags.DEFINE_list("int8_kernels", ["xnnpack", "runtime"],
+                  "What runs the binary models with int8 full-precision layers.")
 flags.DEFINE_integer("threads", 1, "Interpreter threads.")
 flags.DEFINE_integer("runs", 10, "Timed runs per model and kernel, interleaved.")
 flags.DEFINE_integer("warmup", 3, "Untimed runs first.")
@@ -68,26 +71,33 @@ def measure(name):
                         for t in timings]}
 
 
+def _best(timings, label, kernels):
+    return min(t["median_ms"] for t in timings
+               if t["label"] == label and t["kernel"] in kernels)
+
+
 def markdown(results):
     columns = [("binary", FLAGS.kernels), ("binary int8", FLAGS.int8_kernels),
                ("float twin", benchmark.FLOAT_KERNELS)]
     header = ["model"]
     for label, kernels in columns:
         header += [f"{label} MB", *(f"{label} ms ({kernel})" for kernel in kernels)]
-    header += ["faster (float rest)", "faster (int8 rest)", "smaller (float rest)",
+    header += ["runtime vs float twin", "runtime vs LCE's best", "smaller (float rest)",
                "smaller (int8 rest)"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lce_kernels = set(lce.LCE_KERNELS)
     for result in results:
-        cells, best, size = [result["model"]], {}, {}
+        timings, cells, size = result["timings"], [result["model"]], {}
         for label, kernels in columns:
-            timings = {t["kernel"]: t for t in result["timings"] if t["label"] == label}
-            best[label] = min(t["median_ms"] for t in timings.values())
-            size[label] = next(iter(timings.values()))["size_bytes"] / 1e6
+            by_kernel = {t["kernel"]: t for t in timings if t["label"] == label}
+            size[label] = next(iter(by_kernel.values()))["size_bytes"] / 1e6
             cells += [f"{size[label]:.2f}",
-                      *(f"{timings[kernel]['median_ms']:.1f}" for kernel in kernels)]
-        twin_ms, twin_mb = best["float twin"], size["float twin"]
-        cells += [f"{twin_ms / best['binary']:.2f}x", f"{twin_ms / best['binary int8']:.2f}x",
-                  f"{twin_mb / size['binary']:.1f}x", f"{twin_mb / size['binary int8']:.1f}x"]
+                      *(f"{by_kernel[kernel]['median_ms']:.1f}" for kernel in kernels)]
+        runtime_ms = _best(timings, "binary", {"runtime"})
+        cells += [f"{_best(timings, 'float twin', {'xnnpack'}) / runtime_ms:.2f}x",
+                  f"{_best(timings, 'binary', lce_kernels) / runtime_ms:.2f}x",
+                  f"{size['float twin'] / size['binary']:.1f}x",
+                  f"{size['float twin'] / size['binary int8']:.1f}x"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -98,9 +108,12 @@ def main(argv):
     results = [measure(name) for name in FLAGS.models]
     table = markdown(results)
     machine = f"{reporting.machine()}, {FLAGS.threads} thread(s)"
-    print(f"\n{FLAGS.input_size}x{FLAGS.input_size}, median of {FLAGS.runs} runs, {machine}, "
-          f"{started}\n{table}")
-    reporting.write_results(FLAGS.output, table, {
+    command = reporting.command_line("inference.py")
+    caption = (f"{FLAGS.input_size}x{FLAGS.input_size}, median of {FLAGS.runs} interleaved "
+               f"runs, {machine}, {started}; the runtime's kernel set here: "
+               f"{runtime.available_kernels()[1]}. `{command}`")
+    print(f"\n{caption}\n{table}")
+    reporting.write_results(FLAGS.output, f"{caption}\n\n{table}", {
         "date": started, "machine": machine, "input_size": FLAGS.input_size,
         "runs": FLAGS.runs, "warmup": FLAGS.warmup, "results": results})
 

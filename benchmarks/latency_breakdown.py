@@ -3,16 +3,17 @@
     python benchmarks/latency_breakdown.py --model=bnn_resnet18
     python benchmarks/latency_breakdown.py --model=real_to_binary_resnet18 --input_size=112
 
-Cuts the zoo ResNet after its stem, after each downsampling shortcut, after each stage
-and at its end, converts every truncated model three ways (the float twin with the plain
+Cuts the zoo ResNet after its stem, after each downsampling shortcut, after each stage and
+at its end, converts every truncated model three ways (the float twin with the plain
 TFLite converter, the binary model with LCE and its full-precision layers in float32, and
-in int8) and times all of them interleaved in one process (`keras_bnn.benchmark`, one
-thread, `xnnpack` kernels). A truncated model computes only what its last layer needs, so
-the difference between consecutive cuts is the time of the part in between: the stem; a
-stage's shortcut (pooling, 1x1 conv, BatchNorm); a stage's binary units (binary convs with
-their BatchNorms, additions, scalings); the head (pooling, classifier). Quantize and
-dequantize ops sit in the part they follow. Prints and writes (`--output`.md/.json) the
-median milliseconds per part.
+in int8), runs the binary ones with LCE's interpreter and with keras_bnn's runtime
+(`keras_bnn.runtime`), XNNPACK taking the float ops in both, and times all of them
+interleaved in one process (`keras_bnn.benchmark`, one thread). A truncated model computes
+only what its last layer needs, so the difference between consecutive cuts is the time of
+the part in between: the stem; a stage's shortcut (pooling, 1x1 conv, BatchNorm); a
+stage's binary units (binary convs with their BatchNorms, additions, scalings); the head
+(pooling, classifier). Quantize and dequantize ops sit in the part they follow. Prints and
+writes (`--output`.md/.json) the median milliseconds per part.
 
 Weights are the builders' random initialisation (latency does not depend on them);
 the int8 ranges are calibrated on random normal images.
@@ -38,7 +39,13 @@ flags.DEFINE_string("output", None, "Path of the .md and .json files, without su
                     "(default benchmarks/results/latency_breakdown_<model>).")
 FLAGS = flags.FLAGS
 
-VARIANTS = ("float twin", "binary, float rest", "binary, int8 rest")
+# (variant, which of `flatbuffers`' programs, what runs it)
+VARIANTS = (("float twin", 0, "xnnpack"),
+            ("binary, float rest, LCE", 1, "xnnpack"),
+            ("binary, float rest, runtime", 1, "runtime"),
+            ("binary, int8 rest, LCE", 2, "xnnpack"),
+            ("binary, int8 rest, runtime", 2, "runtime"))
+NAMES = [variant for variant, _, _ in VARIANTS]
 _UNIT = re.compile(r"stage(\d+)_block\d+_\d+(_shortcut)?")
 
 
@@ -63,7 +70,7 @@ def cut_points(model):
 
 
 def flatbuffers(truncated, calibration):
-    """The three flatbuffers of a truncated model, in the order of `VARIANTS`."""
+    """The float twin's, the binary model's and the binary int8 model's flatbuffers."""
     return (benchmark.float_flatbuffer(truncated),
             export.convert(truncated, verify=False).flatbuffer,
             export.convert(truncated, verify=False, int8=True,
@@ -81,30 +88,31 @@ def main(argv):
     candidates, sizes = [], {}
     for part, layer_name in cuts:
         truncated = keras.Model(model.inputs, model.get_layer(layer_name).output)
-        for variant, flatbuffer in zip(VARIANTS, flatbuffers(truncated, calibration)):
-            candidates.append((f"{variant}|{part}", flatbuffer, "xnnpack"))
-            sizes[variant] = len(flatbuffer)
+        programs = flatbuffers(truncated, calibration)
+        for variant, program, kernel in VARIANTS:
+            candidates.append((f"{variant}|{part}", programs[program], kernel))
+            sizes[variant] = len(programs[program])
         print(f"converted up to {part} ({layer_name})", flush=True)
     timings = benchmark.time_flatbuffers(candidates, runs=FLAGS.runs, warmup=FLAGS.warmup)
     cumulative = {tuple(t.label.split("|")): t.median_ms for t in timings}
 
     rows, parts = {}, [part for part, _ in cuts]
-    for variant in VARIANTS:
+    for variant in NAMES:
         previous = 0.0
         for part in parts:
             rows.setdefault(part, {})[variant] = cumulative[variant, part] - previous
             previous = cumulative[variant, part]
-    totals = {variant: cumulative[variant, parts[-1]] for variant in VARIANTS}
+    totals = {variant: cumulative[variant, parts[-1]] for variant in NAMES}
 
-    header = ["part", *(f"{v} (ms)" for v in VARIANTS)]
+    header = ["part", *(f"{v} (ms)" for v in NAMES)]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += [f"| {part} | " + " | ".join(f"{rows[part][v]:.2f}" for v in VARIANTS) + " |"
+    lines += [f"| {part} | " + " | ".join(f"{rows[part][v]:.2f}" for v in NAMES) + " |"
               for part in parts]
-    lines.append("| **total** | " + " | ".join(f"**{totals[v]:.2f}**" for v in VARIANTS) + " |")
-    lines.append("| size (MB) | " + " | ".join(f"{sizes[v] / 1e6:.2f}" for v in VARIANTS) + " |")
+    lines.append("| **total** | " + " | ".join(f"**{totals[v]:.2f}**" for v in NAMES) + " |")
+    lines.append("| size (MB) | " + " | ".join(f"{sizes[v] / 1e6:.2f}" for v in NAMES) + " |")
     table = "\n".join(lines)
     command = reporting.command_line("latency_breakdown.py")
-    caption = (f"{FLAGS.model} at {FLAGS.input_size}x{FLAGS.input_size}, one thread, xnnpack, "
+    caption = (f"{FLAGS.model} at {FLAGS.input_size}x{FLAGS.input_size}, one thread, "
                f"median of {FLAGS.runs} interleaved runs, {reporting.machine()}, {started}: "
                f"`{command}`")
     print(f"\n{caption}\n{table}")

@@ -18,15 +18,12 @@ the start of the refusal.
 """
 
 import pathlib
-import tarfile
 import time
 
-import numpy as np
 from absl import app, flags
 
 import keras_bnn
 from keras_bnn import export
-from keras_bnn._keras import tf
 import reporting  # benchmarks/reporting.py, beside this script
 
 flags.DEFINE_list("models", None, "larq-zoo model names (default: all 14).")
@@ -41,19 +38,6 @@ MODELS = {"sota": ["QuickNet", "QuickNetSmall", "QuickNetLarge"],
           "literature": ["BiRealNet", "BinaryAlexNet", "BinaryDenseNet28", "BinaryDenseNet37",
                          "BinaryDenseNet37Dilated", "BinaryDenseNet45", "BinaryResNetE18",
                          "DoReFaNet", "MeliusNet22", "RealToBinaryNet", "XNORNet"]}
-
-
-def photos(archive_path, count, size):
-    """The first `count` CIFAR-10 test photos of the JPEG archive, resized, in [-1, 1]."""
-    images = []
-    with tarfile.open(archive_path) as archive:
-        for member in archive:
-            if "/test/" in member.name and member.name.endswith(".jpg"):
-                images.append(tf.io.decode_jpeg(archive.extractfile(member).read()))
-                if len(images) == count:
-                    break
-    resized = tf.image.resize(tf.cast(tf.stack(images), tf.float32), (size, size))
-    return (resized.numpy() / 127.5 - 1).astype(np.float32)
 
 
 def larq_zoo_model(name, size):
@@ -93,7 +77,8 @@ def main(_):
     except ImportError as error:
         raise SystemExit(f"larq-zoo is not installed ({error}); see this script's docstring "
                          "for the one pip command.")
-    images = photos(pathlib.Path(FLAGS.data_dir) / "cifar10-jpeg.tar.gz", 4, FLAGS.size)
+    images = reporting.cifar_photos(pathlib.Path(FLAGS.data_dir) / "cifar10-jpeg.tar.gz", 4,
+                                    FLAGS.size)
     rows = []
     for name in FLAGS.models or [n for names in MODELS.values() for n in names]:
         print(name, flush=True)

@@ -1,5 +1,6 @@
 """What the benchmark scripts share: mean ± std over seeds or repeats, the exact command,
-training budget and machine for a table's caption, and the Markdown + JSON result files.
+training budget and machine for a table's caption, the Markdown + JSON result files, and
+real photos to run models on.
 
 ```python
 mean, std = reporting.mean_and_std([0.85, 0.86, 0.84])
@@ -14,6 +15,9 @@ import platform
 import shlex
 import statistics
 import sys
+import tarfile
+
+import numpy as np
 
 
 def mean_and_std(values):
@@ -49,3 +53,19 @@ def write_results(output, markdown, payload):
     output.parent.mkdir(parents=True, exist_ok=True)
     output.with_suffix(".md").write_text(markdown + "\n")
     output.with_suffix(".json").write_text(json.dumps(payload, indent=1))
+
+
+def cifar_photos(archive_path, count, size):
+    """The first `count` CIFAR-10 test photos of the JPEG archive (`cifar10-jpeg.tar.gz` of
+    ../shared/datasets), resized to `size` x `size`, in [-1, 1], float32."""
+    import tensorflow as tf  # only the scripts that need photos pay for TensorFlow here
+
+    images = []
+    with tarfile.open(archive_path) as archive:
+        for member in archive:
+            if "/test/" in member.name and member.name.endswith(".jpg"):
+                images.append(tf.io.decode_jpeg(archive.extractfile(member).read()))
+                if len(images) == count:
+                    break
+    resized = tf.image.resize(tf.cast(tf.stack(images), tf.float32), (size, size))
+    return (resized.numpy() / 127.5 - 1).astype(np.float32)

@@ -17,7 +17,7 @@ from keras_bnn._keras import keras, lq
 from keras_bnn.runtime import build
 from keras_bnn.runtime.programs import (bconv2d_program, lce_reference_outputs,
                                         numpy_reference_outputs, quantize_program,
-                                        random_programs)
+                                        random_programs, with_constant)
 from keras_bnn.runtime.sweep import identical, run_program, run_sweep
 
 KERNEL_SETS = runtime.available_kernels()[1:]  # what this CPU runs, best first
@@ -71,6 +71,19 @@ def test_zero_padding_with_odd_channels_is_exact_where_lce_reference_refuses_it(
     with pytest.raises(RuntimeError):
         lce_reference_outputs(program)
     assert identical(numpy_reference_outputs(program), run_program(program))
+
+
+@pytest.mark.parametrize("kernel", KERNEL_SETS)
+def test_int8_output_saturates_infinities_and_huge_values_and_writes_0_for_nan(kernel):
+    program = bconv2d_program(batch=2, height=3, width=3, channels_in=70, channels_out=40,
+                              output="int8", seed=17)
+    multiplier = np.resize(np.array([np.inf, -np.inf, np.nan, 1e30, -1e30, 1e-3, 0, 0],
+                                    np.float32), 40)
+    bias = np.resize(np.array([0, 0, 0, 0, 0, np.nan, np.inf, 3e9], np.float32), 40)
+    program = with_constant(with_constant(program, 2, multiplier), 3, bias)
+    expected = lce_reference_outputs(program)
+    assert {-128, 0, 127} <= set(np.unique(expected[0]).tolist())
+    assert identical(expected, run_program(program, kernel))
 
 
 def test_negative_denormals_binarize_to_plus_one_as_in_lce():

@@ -12,7 +12,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 from keras_bnn.runtime.programs import (bconv2d_program, bmaxpool_program,
                                         dequantize_program, lce_reference_outputs,
                                         numpy_reference_outputs, quantize_program,
-                                        random_programs, unpack_bits)
+                                        random_programs, unpack_bits, with_constant)
 
 OUTPUTS = ["float32", "int8", "bitpacked"]
 ACTIVATIONS = ["none", "relu", "relu_n1_to_1", "relu6"]
@@ -40,17 +40,6 @@ def op_constants(program):
         data = None if index < 0 else model.buffers[subgraph.tensors[index].buffer].data
         constants.append(None if data is None else np.asarray(data, np.uint8).tobytes())
     return constants
-
-
-def with_constant(program, position, values):
-    """The program with the constant input `position` of its op replaced by `values`."""
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(program.flatbuffer))
-    subgraph = model.subgraphs[0]
-    tensor = subgraph.tensors[subgraph.operators[0].inputs[position]]
-    little_endian = values.astype(values.dtype.newbyteorder("<")).tobytes()
-    model.buffers[tensor.buffer].data = np.frombuffer(little_endian, np.uint8)
-    flatbuffer = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-    return dataclasses.replace(program, flatbuffer=flatbuffer)
 
 
 # The sweep

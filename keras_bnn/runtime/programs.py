@@ -25,7 +25,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 
 __all__ = ["BITS", "Program", "bconv2d_program", "bmaxpool_program", "dequantize_program",
            "lce_reference_outputs", "lce_reference_runs", "numpy_reference_outputs", "pack_bits", "packed_size",
-           "quantize_program", "random_programs", "unpack_bits"]
+           "quantize_program", "random_programs", "unpack_bits", "with_constant"]
 
 BITS = 32  # bits of one packed word (LCE's TBitpacked is an int32)
 _INT32 = np.iinfo(np.int32)
@@ -617,6 +617,23 @@ def _random_bconv2d_options(rng, lce_reference_only):
             output=str(rng.choice(list(_OUTPUT_DTYPES))), groups=groups)
         if _valid_conv(options, lce_reference_only) and _conv_work(options) <= _CONV_WORK:
             return options
+
+
+def with_constant(program: Program, position: int, values: np.ndarray) -> Program:
+    """`program` with the constant input `position` of its op replaced by `values` (of the
+    same dtype and size), e.g. multipliers with infinities.
+
+    ```python
+    edge = with_constant(program, 2, np.full(8, np.inf, np.float32))  # the multipliers
+    ```
+    """
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(program.flatbuffer))
+    subgraph = model.subgraphs[0]
+    tensor = subgraph.tensors[subgraph.operators[0].inputs[position]]
+    little_endian = values.astype(values.dtype.newbyteorder("<")).tobytes()
+    model.buffers[tensor.buffer].data = np.frombuffer(little_endian, np.uint8)
+    flatbuffer = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return dataclasses.replace(program, flatbuffer=flatbuffer)
 
 
 def lce_reference_runs(program: Program) -> bool:

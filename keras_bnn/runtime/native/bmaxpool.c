@@ -53,13 +53,7 @@ static void *create(const kb_node *node, const kb_kernel *kernel, char *why,
       kb_option_in_range(&options, "padding", KB_PADDING_SAME, KB_PADDING_VALID, &op.padding,
                          why, why_size))
     return NULL;
-  bmaxpool *result = kb_alloc(sizeof(bmaxpool));
-  if (result == NULL) {
-    snprintf(why, why_size, "out of memory");
-    return NULL;
-  }
-  *result = op;
-  return result;
+  return kb_op_copy(&op, sizeof(op), why, why_size);
 }
 
 static int prepare(void *self, const kb_tensor *const *inputs, kb_tensor *output,

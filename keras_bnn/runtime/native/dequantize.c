@@ -74,13 +74,7 @@ static void *create(const kb_node *node, const kb_kernel *kernel, char *why,
     }
     if (int8_levels(output->scale, output->zero_point, &op, why, why_size) != 0) return NULL;
   }
-  dequantize *result = kb_alloc(sizeof(dequantize));
-  if (result == NULL) {
-    snprintf(why, why_size, "out of memory");
-    return NULL;
-  }
-  *result = op;
-  return result;
+  return kb_op_copy(&op, sizeof(op), why, why_size);
 }
 
 static int prepare(void *self, const kb_tensor *const *inputs, kb_tensor *output,

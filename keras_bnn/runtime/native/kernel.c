@@ -7,14 +7,20 @@
 #include <string.h>
 
 const kb_kernel kb_kernel_avx512 = {
-    "avx512", KB_BGEMM_BLOCK_AVX512, KB_BGEMM_TILE_AVX512, kb_bgemm_avx512,
-    kb_bgemm_peak_avx512, kb_pack_floats_avx512, kb_floats_from_counts_avx512};
+    "avx512", KB_BGEMM_BLOCK_AVX512, KB_BGEMM_TILE_AVX512,
+    kb_bgemm_avx512, kb_bgemm_peak_avx512,
+    kb_pack_floats_avx512, kb_pack_int8s_avx2, /* every AVX-512 CPU has AVX2 */
+    kb_floats_from_counts_avx512, kb_int8s_from_counts_avx512};
 const kb_kernel kb_kernel_avx2 = {
-    "avx2", KB_BGEMM_BLOCK_AVX2, KB_BGEMM_TILE_AVX2, kb_bgemm_avx2,
-    kb_bgemm_peak_avx2, kb_pack_floats_avx2, kb_floats_from_counts_avx2};
+    "avx2", KB_BGEMM_BLOCK_AVX2, KB_BGEMM_TILE_AVX2,
+    kb_bgemm_avx2, kb_bgemm_peak_avx2,
+    kb_pack_floats_avx2, kb_pack_int8s_avx2,
+    kb_floats_from_counts_avx2, kb_int8s_from_counts_avx2};
 const kb_kernel kb_kernel_portable = {
-    "portable", KB_BGEMM_BLOCK_PORTABLE, KB_BGEMM_TILE_PORTABLE, kb_bgemm_portable,
-    kb_bgemm_peak_portable, kb_pack_floats_portable, kb_floats_from_counts_portable};
+    "portable", KB_BGEMM_BLOCK_PORTABLE, KB_BGEMM_TILE_PORTABLE,
+    kb_bgemm_portable, kb_bgemm_peak_portable,
+    kb_pack_floats_portable, kb_pack_int8s_portable,
+    kb_floats_from_counts_portable, kb_int8s_from_counts_portable};
 
 static bool has_avx512(void) {
   __builtin_cpu_init();

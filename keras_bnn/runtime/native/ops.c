@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "memory.h"
 #include "options.h"
 
 const kb_op_type *kb_op_named(const char *name) {
@@ -34,6 +35,15 @@ int kb_option_in_range(const kb_options *options, const char *key, int lo, int h
   }
   *value = (int)raw;
   return 0;
+}
+
+void *kb_op_copy(const void *op, size_t bytes, char *why, size_t why_size) {
+  void *copy = kb_alloc(bytes);
+  if (copy == NULL)
+    snprintf(why, why_size, "out of memory");
+  else
+    memcpy(copy, op, bytes);
+  return copy;
 }
 
 int kb_items_for(int count, int grain, const kb_pool *pool) {

@@ -69,6 +69,9 @@ struct kb_options;
 int kb_option_in_range(const struct kb_options *options, const char *key, int lo, int hi,
                        int *value, char *why, size_t why_size);
 
+/* A heap copy of an op's `bytes`-long state, or NULL with "out of memory" in `why`. */
+void *kb_op_copy(const void *op, size_t bytes, char *why, size_t why_size);
+
 /* Splits `count` rows over the pool: items of about `grain` rows or more. */
 int kb_items_for(int count, int grain, const kb_pool *pool);
 

@@ -78,17 +78,6 @@ void kb_output_transform_free(kb_output_transform *t) {
   t->thresholds = NULL;
 }
 
-/* LCE's conversion of a float result to int8 on x86: round half away from zero, to int32
- * with saturation (NaN to 0), then to int8 with saturation. */
-static int8_t to_int8(float y) {
-  const float rounded = roundf(y);
-  const int32_t value = rounded != rounded ? 0
-                        : rounded >= 2147483648.0f ? INT32_MAX
-                        : rounded < -2147483648.0f ? INT32_MIN
-                        : (int32_t)rounded;
-  return (int8_t)(value > 127 ? 127 : value < -128 ? -128 : value);
-}
-
 /* The float transform, written once for the compiler to vectorize for each instruction
  * set (ints to floats, then a multiply and an add, never fused). */
 static inline __attribute__((always_inline)) void floats_from_counts(
@@ -121,6 +110,48 @@ __attribute__((target("avx512f"))) void kb_floats_from_counts_avx512(
   floats_from_counts(counts, count, offset, lo, hi, multiplier, bias, out);
 }
 
+/* LCE's int8 result on x86: round half away from zero (roundf, written so that it
+ * vectorizes: the truncation, plus one away from zero when the dropped fraction is at
+ * least a half), to int32 with saturation and NaN to 0, then saturated to int8; since the
+ * int8 range lies inside int32's, saturating the float directly is the same. */
+static inline int8_t to_int8(float y) {
+  const float truncated = truncf(y);
+  float rounded = fabsf(y - truncated) >= 0.5f ? truncated + copysignf(1.0f, y) : truncated;
+  rounded = rounded != rounded ? 0.0f : rounded;
+  rounded = rounded < -128.0f ? -128.0f : rounded > 127.0f ? 127.0f : rounded;
+  return (int8_t)(int32_t)rounded;
+}
+
+static inline __attribute__((always_inline)) void int8s_from_counts(
+    const int32_t *counts, int count, int32_t offset, int32_t lo, int32_t hi,
+    const float *multiplier, const float *bias, int8_t *out) {
+  for (int c = 0; c < count; ++c) {
+    int32_t x = 2 * counts[c] + offset;
+    x = x < lo ? lo : x;
+    x = x > hi ? hi : x;
+    const float product = (float)x * multiplier[c];
+    out[c] = to_int8(product + bias[c]);
+  }
+}
+
+void kb_int8s_from_counts_portable(const int32_t *counts, int count, int32_t offset,
+                                   int32_t lo, int32_t hi, const float *multiplier,
+                                   const float *bias, int8_t *out) {
+  int8s_from_counts(counts, count, offset, lo, hi, multiplier, bias, out);
+}
+
+__attribute__((target("avx2"))) void kb_int8s_from_counts_avx2(
+    const int32_t *counts, int count, int32_t offset, int32_t lo, int32_t hi,
+    const float *multiplier, const float *bias, int8_t *out) {
+  int8s_from_counts(counts, count, offset, lo, hi, multiplier, bias, out);
+}
+
+__attribute__((target("avx512f,avx512bw"))) void kb_int8s_from_counts_avx512(
+    const int32_t *counts, int count, int32_t offset, int32_t lo, int32_t hi,
+    const float *multiplier, const float *bias, int8_t *out) {
+  int8s_from_counts(counts, count, offset, lo, hi, multiplier, bias, out);
+}
+
 void kb_output_transform_run(const kb_output_transform *t, const int32_t *counts, int c0,
                              int c1, int padded, void *output, size_t pixel) {
   const int32_t padding = t->group_in * padded;
@@ -136,16 +167,12 @@ void kb_output_transform_run(const kb_output_transform *t, const int32_t *counts
     return;
   }
   const size_t base = pixel * (size_t)t->channels;
-  if (t->type == kTfLiteFloat32) {
+  if (t->type == kTfLiteFloat32)
     t->kernel->floats_from_counts(counts, c1 - c0, padding, t->clamp_min, t->clamp_max,
                                   t->multiplier + c0, t->bias + c0,
                                   (float *)output + base + c0);
-    return;
-  }
-  for (int c = c0; c < c1; ++c) {
-    int32_t x = 2 * counts[c - c0] + padding;
-    x = x < t->clamp_min ? t->clamp_min : x > t->clamp_max ? t->clamp_max : x;
-    const float product = (float)x * t->multiplier[c];
-    ((int8_t *)output)[base + c] = to_int8(product + t->bias[c]);
-  }
+  else
+    t->kernel->int8s_from_counts(counts, c1 - c0, padding, t->clamp_min, t->clamp_max,
+                                 t->multiplier + c0, t->bias + c0,
+                                 (int8_t *)output + base + c0);
 }

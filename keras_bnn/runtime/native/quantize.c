@@ -40,15 +40,10 @@ static void *create(const kb_node *node, const kb_kernel *kernel, char *why,
     snprintf(why, why_size, "output type %s is not int32", kb_type_name(output->type));
     return NULL;
   }
-  quantize *op = kb_alloc(sizeof(quantize));
-  if (op == NULL) {
-    snprintf(why, why_size, "out of memory");
-    return NULL;
-  }
-  op->kernel = kernel;
-  op->input_type = input->type;
-  op->zero_point = input->type == kTfLiteInt8 ? input->zero_point : 0;
-  return op;
+  const quantize op = {.kernel = kernel,
+                       .input_type = input->type,
+                       .zero_point = input->type == kTfLiteInt8 ? input->zero_point : 0};
+  return kb_op_copy(&op, sizeof(op), why, why_size);
 }
 
 static int prepare(void *self, const kb_tensor *const *inputs, kb_tensor *output,
@@ -66,16 +61,13 @@ static int prepare(void *self, const kb_tensor *const *inputs, kb_tensor *output
   return 0;
 }
 
-static uint32_t pack_int8(const int8_t *x, int count, int32_t zero_point) {
-  uint32_t bits = 0;
-  for (int i = 0; i < count; ++i) bits |= (uint32_t)((int32_t)x[i] < zero_point) << i;
-  return bits;
-}
-
-static uint32_t pack_bool(const uint8_t *x, int count) {
-  uint32_t bits = 0;
-  for (int i = 0; i < count; ++i) bits |= (uint32_t)(x[i] == 0) << i;
-  return bits;
+static void pack_bools(const uint8_t *values, int count, uint32_t *words) {
+  for (int begin = 0; begin < count; begin += 32) {
+    const int n = count - begin < 32 ? count - begin : 32;
+    uint32_t bits = 0;
+    for (int i = 0; i < n; ++i) bits |= (uint32_t)(values[begin + i] == 0) << i;
+    *words++ = bits;
+  }
 }
 
 static void pack_rows(void *context, int item, int worker) {
@@ -84,21 +76,15 @@ static void pack_rows(void *context, int item, int worker) {
   size_t first = r->rows * (size_t)item / (size_t)r->items;
   size_t last = r->rows * (size_t)(item + 1) / (size_t)r->items;
   uint32_t *out = (uint32_t *)r->output->data + first * (size_t)r->words;
-  for (size_t row = first; row < last; ++row) {
+  for (size_t row = first; row < last; ++row, out += r->words) {
     const size_t base = row * (size_t)r->columns;
-    if (r->op->input_type == kTfLiteFloat32) {
+    if (r->op->input_type == kTfLiteFloat32)
       r->op->kernel->pack_floats((const float *)r->input->data + base, r->columns, out);
-      out += r->words;
-      continue;
-    }
-    for (int w = 0; w < r->words; ++w) {
-      const int begin = 32 * w;
-      const int count = r->columns - begin < 32 ? r->columns - begin : 32;
-      *out++ = r->op->input_type == kTfLiteInt8
-                   ? pack_int8((const int8_t *)r->input->data + base + begin, count,
-                               r->op->zero_point)
-                   : pack_bool((const uint8_t *)r->input->data + base + begin, count);
-    }
+    else if (r->op->input_type == kTfLiteInt8)
+      r->op->kernel->pack_int8s((const int8_t *)r->input->data + base, r->columns,
+                                r->op->zero_point, out);
+    else
+      pack_bools((const uint8_t *)r->input->data + base, r->columns, out);
   }
 }
 
