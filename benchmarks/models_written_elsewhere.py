@@ -24,6 +24,7 @@ from absl import app, flags
 
 import keras_bnn
 from keras_bnn import export
+from keras_bnn._keras import tf
 import reporting  # benchmarks/reporting.py, beside this script
 
 flags.DEFINE_list("models", None, "larq-zoo model names (default: all 14).")
@@ -41,9 +42,11 @@ MODELS = {"sota": ["QuickNet", "QuickNetSmall", "QuickNetLarge"],
 
 
 def larq_zoo_model(name, size):
-    """The larq-zoo model `name` with fresh weights."""
+    """The larq-zoo model `name` with fresh weights, the same every run (seed 0): whether
+    an untrained network's outputs survive rounding depends on its weights."""
     import larq_zoo
 
+    tf.keras.utils.set_random_seed(0)
     module = next(group for group, names in MODELS.items() if name in names)
     return getattr(getattr(larq_zoo, module), name)(weights=None,
                                                     input_shape=(size, size, 3))

@@ -1,14 +1,15 @@
 """Latency and size of LCE flatbuffers, timed side by side, against the float twin.
 
-Each flatbuffer runs in the LCE interpreter after a warm-up, once per round, every
-candidate in every round (interleaved, so that a slow moment of a noisy machine hits all
-of them alike); the report gives the median. `compare_with_float` adds the model's
+Each flatbuffer runs after a warm-up, in keras_bnn's runtime or in LCE's interpreter
+(`keras_bnn.lce.KERNELS`), once per round, every candidate in every round (interleaved, so
+that a slow moment of a noisy machine hits all of them alike); the report gives the
+median. `compare_with_float` adds the model's
 full-precision twin (`keras_bnn.float_twin`) converted by the plain TFLite converter, timed
 with TFLite's own kernels and with XNNPACK, and the ratios against the fastest of each.
 
 ```python
 flatbuffer = keras_bnn.export.convert(model).flatbuffer
-timings = compare_with_float(model, flatbuffer, kernels=["default", "indirect_bgemm"])
+timings = compare_with_float(model, flatbuffer, kernels=["runtime", "xnnpack"])
 print(report(timings))
 ```
 
@@ -63,7 +64,7 @@ class Timing:
 
 
 def time_flatbuffers(candidates, *, runs=20, warmup=3, num_threads=1, seed=0):
-    """Times flatbuffers in the LCE interpreter, interleaved, on one random input each.
+    """Times flatbuffers, interleaved, on one random input each.
 
     ```python
     timings = time_flatbuffers([("binary", fb, "default"), ("binary", fb, "indirect_bgemm")])
@@ -183,7 +184,7 @@ def main(argv=None):
     """`python -m keras_bnn.benchmark MODEL [--threads N] [--kernel K|all] [--compare-float]`."""
     parser = argparse.ArgumentParser(
         prog="python -m keras_bnn.benchmark",
-        description="Median latency of a model in the LCE interpreter, per kernel choice.")
+        description="Median latency of a model's LCE program, per kernel choice.")
     parser.add_argument("model", help="a .tflite file, or a .keras/.h5 model to convert first")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (1)")
     parser.add_argument("--kernel", default=DEFAULT_KERNEL, choices=[*KERNELS, "all"],

@@ -269,7 +269,7 @@ def convert(model, path=None, *, verify=True, sample_inputs=None, sample_labels=
             a Keras 3 model (converted by `keras_bnn.keras3.to_tf_keras`).
         path: Where to write the `.tflite` file (atomically: a failed export leaves no file);
             None to write nothing.
-        verify: Run the LCE interpreter on `sample_inputs` and refuse a program that
+        verify: Run the program (`kernel`) on `sample_inputs` and refuse one that
             computes something else than the Keras model (inference mode). For a float
             export: a tensor that a binary conv reads or writes, computed by Keras from
             LCE's values before it, differing by more than
@@ -467,11 +467,15 @@ def _outputs_differ(model, result, tolerance):
         zero_padded = _zero_padded(model)
         message += (
             " Checked one by one, in a program with those tensors as outputs, every binary "
-            "conv and the outputs agree with Keras: the difference comes from how LCE fuses "
-            "ops across them when they are not outputs."
-            + (f" Known for binary convs that zero-pad ({', '.join(zero_padded[:8])}): "
-               "values exactly 0 next to the padding binarize differently; train with "
-               "pad_values=1.0." if zero_padded else "")
+            "conv and the outputs agree with Keras: the difference comes from the written "
+            "program, where the converter fuses ops across those tensors (a BatchNorm into a "
+            "binary conv's output transform, for one) and so rounds differently; values "
+            "within rounding of 0, common in a barely trained network, then binarize to the "
+            "other sign and the change grows from layer to layer. Export a trained model, or "
+            "pass verify=False to write this one."
+            + (f" LCE's optimized kernels also round the zero padding of "
+               f"{', '.join(zero_padded[:8])} differently (their correction is float): train "
+               "with pad_values=1.0." if zero_padded else "")
         )
     return message + " Nothing was written."
 

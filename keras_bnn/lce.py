@@ -49,7 +49,7 @@ DEFAULT_KERNEL = "runtime"
 FALLBACK_KERNEL = "xnnpack"
 
 
-def available_kernels():
+def available_kernels() -> list[str]:
     """The kernels of `KERNELS` that run on this machine: LCE's, and the runtime's whose
     instruction sets the CPU has (none where the runtime cannot be built).
 
@@ -65,7 +65,7 @@ def available_kernels():
                             if kernel_set in sets)]
 
 
-def lce_interpreter(flatbuffer, kernel=None, num_threads=1):
+def lce_interpreter(flatbuffer: bytes, kernel: str | None = None, num_threads: int = 1):
     """An interpreter of an LCE flatbuffer, running its binary ops with `kernel`.
 
     ```python
@@ -105,7 +105,7 @@ def lce_interpreter(flatbuffer, kernel=None, num_threads=1):
     return Interpreter(flatbuffer, num_threads=num_threads, **LCE_KERNELS[kernel])
 
 
-def run(flatbuffer, inputs, kernel=None):
+def run(flatbuffer: bytes, inputs, kernel: str | None = None) -> list:
     """The outputs of a flatbuffer made by `lce_flatbuffer`, in the Keras model's order.
 
     The converter orders a program's outputs as it likes (12 outputs came out as 11, 6, 1,

@@ -61,12 +61,12 @@ class RuntimeUnavailable(RuntimeError):
     (LCE's own interpreter, `keras_bnn.lce`, still runs every program)."""
 
 
-def sources():
+def sources() -> list[pathlib.Path]:
     """The C sources and headers of the library, in a fixed order."""
     return sorted(NATIVE.glob("*.[ch]"))
 
 
-def compiler():
+def compiler() -> str:
     """The C compiler: `$CC`, else gcc, else cc.
 
     # Raises
@@ -82,7 +82,7 @@ def compiler():
         "(kernel='xnnpack').")
 
 
-def _check_platform():
+def _check_platform() -> None:
     if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
         raise RuntimeUnavailable(
             f"keras_bnn's runtime runs on x86-64 Linux, not on {sys.platform} "
@@ -90,13 +90,13 @@ def _check_platform():
             "ones (kernel='xnnpack').")
 
 
-def _compiler_version(command):
+def _compiler_version(command: str) -> str:
     result = subprocess.run([*shlex.split(command), "--version"], capture_output=True,
                             text=True, check=False)
     return result.stdout.splitlines()[0] if result.stdout else command
 
 
-def library_path(*, sanitize=None):
+def library_path(*, sanitize: bool | None = None) -> pathlib.Path:
     """The path of the compiled library, compiling it first when needed.
 
     ```python
@@ -124,7 +124,8 @@ def library_path(*, sanitize=None):
 
 
 @functools.lru_cache(maxsize=None)
-def _library_path(flags, variant, compiler_variable, cache):
+def _library_path(flags: tuple, variant: str, compiler_variable: str | None,
+                  cache: str) -> pathlib.Path:
     """`library_path`, once per process for given flags, compiler and cache: the library
     a process loaded stays the one it uses, even when the sources change meanwhile."""
     del compiler_variable  # part of the cache key: compiler() reads it
@@ -165,7 +166,7 @@ def _library_path(flags, variant, compiler_variable, cache):
     return target
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """`python -m keras_bnn.runtime build [--sanitize]`: builds, prints the path."""
     parser = argparse.ArgumentParser(prog="python -m keras_bnn.runtime build",
                                      description="Compile keras_bnn's x86 runtime.")

@@ -12,6 +12,9 @@ interpreter = Interpreter(flatbuffer, num_threads=2)
 logits = interpreter.predict(images)   # one example at a time, as LCE's interpreter
 print(interpreter.kernel)              # "avx512", "avx2" or "portable"
 ```
+
+Reference: Bannink et al., *Larq Compute Engine: Design, Benchmark, and Deploy
+State-of-the-Art Binarized Neural Networks*, MLSys 2021 (the ops and their semantics).
 """
 
 import ctypes
@@ -40,7 +43,7 @@ class UnsupportedProgram(ValueError):
     op, its output tensor and the option. LCE's interpreter (`keras_bnn.lce`) runs it."""
 
 
-def check_tensorflow(version=None):
+def check_tensorflow(version: str | None = None) -> None:
     """Refuses a TensorFlow whose TensorFlow Lite structs were not checked.
 
     ```python
@@ -60,11 +63,11 @@ def check_tensorflow(version=None):
             "TensorFlow (constraints.txt) or use LCE's interpreter (kernel='xnnpack').")
 
 
-def _library():
+def _library() -> ctypes.CDLL:
     return ctypes.CDLL(str(build.library_path()))
 
 
-def available_kernels():
+def available_kernels() -> tuple[str, ...]:
     """The kernel sets this CPU runs, "auto" first: every x86-64 CPU runs the portable
     one, an AVX-512 one (with VPOPCNTDQ) runs AVX2 too.
 
@@ -81,14 +84,14 @@ def available_kernels():
     return KERNELS[:1] + KERNELS[KERNELS.index(best):]
 
 
-def live_allocations():
+def live_allocations() -> int:
     """Memory blocks the runtime holds in this process (0 when no interpreter is alive)."""
     library = _library()
     library.keras_bnn_runtime_live_allocations.restype = ctypes.c_long
     return library.keras_bnn_runtime_live_allocations()
 
 
-def _delegate_message(error):
+def _delegate_message(error: Exception) -> str:
     """The runtime's own sentence in a TensorFlow Lite error, else the whole error."""
     found = re.search(r"keras_bnn runtime: [^\n]*", str(error))
     return found[0] if found else str(error)
@@ -120,7 +123,8 @@ class Interpreter:
         UnsupportedProgram: for a program with an op or option the runtime does not run.
     """
 
-    def __init__(self, flatbuffer, num_threads=1, kernel="auto", batch_size=None):
+    def __init__(self, flatbuffer: bytes, num_threads: int = 1, kernel: str = "auto",
+                 batch_size: int | None = None):
         if kernel not in KERNELS:
             raise ValueError(f"Unknown kernel {kernel!r}: use one of {', '.join(KERNELS)}.")
         if not isinstance(num_threads, int) or num_threads < 1:
@@ -143,7 +147,7 @@ class Interpreter:
                     self._resize(batch_size)
             except (RuntimeError, ValueError) as error:
                 raise UnsupportedProgram(_delegate_message(error)) from None
-        library = ctypes.CDLL(str(path))
+        library = _library()
         library.keras_bnn_runtime_kernel.restype = ctypes.c_char_p
         library.keras_bnn_runtime_kernel.argtypes = [ctypes.c_void_p]
         self.kernel = library.keras_bnn_runtime_kernel(
@@ -151,7 +155,7 @@ class Interpreter:
         self._inputs = self._interpreter.get_input_details()
         self._outputs = self._interpreter.get_output_details()
 
-    def close(self):
+    def close(self) -> None:
         """Frees the program and the runtime's memory for it now, rather than whenever
         Python collects this object (also on leaving a `with` block).
 
@@ -169,33 +173,34 @@ class Interpreter:
     def __exit__(self, *exception):
         self.close()
 
-    def _resize(self, batch_size):
+    def _resize(self, batch_size: int) -> None:
         for detail in self._interpreter.get_input_details():
             self._interpreter.resize_tensor_input(detail["index"],
                                                   [batch_size, *detail["shape"][1:]])
         self._interpreter.allocate_tensors()
 
     @property
-    def input_types(self):
+    def input_types(self) -> list:
         """The NumPy type of each input."""
         return [detail["dtype"] for detail in self._inputs]
 
     @property
-    def input_shapes(self):
+    def input_shapes(self) -> list[tuple[int, ...]]:
         """The shape of each input, batch dimension included."""
         return [tuple(int(d) for d in detail["shape"]) for detail in self._inputs]
 
     @property
-    def output_types(self):
+    def output_types(self) -> list:
         """The NumPy type of each output."""
         return [detail["dtype"] for detail in self._outputs]
 
     @property
-    def output_shapes(self):
+    def output_shapes(self) -> list[tuple[int, ...]]:
         """The shape of each output, batch dimension included."""
         return [tuple(int(d) for d in detail["shape"]) for detail in self._outputs]
 
-    def predict(self, x, verbose=0):
+    def predict(self, x: np.ndarray | list[np.ndarray],
+                verbose: int = 0) -> np.ndarray | list[np.ndarray]:
         """The program's outputs for the examples in `x`, as LCE's interpreter gives them.
 
         ```python
@@ -228,5 +233,6 @@ class Interpreter:
             self._interpreter.invoke()
             for result, detail in zip(results, self._outputs):
                 result.append(self._interpreter.get_tensor(detail["index"]))
-        outputs = [np.concatenate(result) for result in results]
+        outputs = [result[0] if len(result) == 1 else np.concatenate(result)
+                   for result in results]
         return outputs[0] if len(outputs) == 1 else outputs

@@ -24,8 +24,9 @@ from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
 __all__ = ["BITS", "Program", "bconv2d_program", "bmaxpool_program", "dequantize_program",
-           "lce_reference_outputs", "lce_reference_runs", "numpy_reference_outputs", "pack_bits", "packed_size",
-           "quantize_program", "random_programs", "unpack_bits", "with_constant"]
+           "lce_reference_outputs", "lce_reference_runs", "numpy_reference_outputs",
+           "pack_bits", "packed_size", "quantize_program", "random_programs", "unpack_bits",
+           "with_constant"]
 
 BITS = 32  # bits of one packed word (LCE's TBitpacked is an int32)
 _INT32 = np.iinfo(np.int32)

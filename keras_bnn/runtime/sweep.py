@@ -2,10 +2,10 @@
 single-op programs (`keras_bnn.runtime.programs`), with every kernel set this CPU runs.
 
 Each program runs in LCE's interpreter with its reference binary conv and in the runtime,
-with one thread and with two; their outputs must be identical to the bit. The programs LCE's reference refuses (SAME
-zero padding with an odd number of input channels) are compared with the NumPy model of
-LCE's kernels instead. After each program, the runtime must hold no memory: every block
-it allocated for it has been freed.
+with one thread and with two; their outputs must be identical to the bit. The programs
+LCE's reference refuses (SAME zero padding with an odd number of input channels) are
+compared with the NumPy model of LCE's kernels instead. After each program, the runtime
+must hold no memory: every block it allocated for it has been freed.
 
     python -m keras_bnn.runtime sweep --count=600            # the release build
     python -m keras_bnn.runtime sweep --count=600 --sanitize # AddressSanitizer + UBSan
@@ -57,14 +57,15 @@ class SweepResult:
     seconds: float = 0.0
 
 
-def identical(expected, got):
+def identical(expected: list[np.ndarray], got: list[np.ndarray]) -> bool:
     """Whether two lists of arrays are equal to the bit (dtype, shape and bytes)."""
     return len(expected) == len(got) and all(
         a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
         for a, b in zip(expected, got))
 
 
-def run_program(program: Program, kernel: str = "auto", num_threads: int = 1) -> list:
+def run_program(program: Program, kernel: str = "auto",
+                num_threads: int = 1) -> list[np.ndarray]:
     """The outputs of a single-op program in the runtime, the whole batch at once.
 
     ```python
@@ -84,7 +85,8 @@ def _reference(program):
     return numpy_reference_outputs(program)
 
 
-def run_sweep(programs, kernels=None, threads=(1, 2)) -> SweepResult:
+def run_sweep(programs: list[Program], kernels: list[str] | None = None,
+              threads: tuple[int, ...] = (1, 2)) -> SweepResult:
     """Compares every program in the runtime with its reference, for each kernel set and
     number of threads.
 
@@ -146,7 +148,7 @@ def _sanitizer_environment():
     return environment
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """`python -m keras_bnn.runtime sweep [--count N] [--seed S] [--sanitize]`."""
     parser = argparse.ArgumentParser(prog="python -m keras_bnn.runtime sweep",
                                      description="Check the runtime bit for bit against "
