@@ -29,7 +29,7 @@ import numpy as np
 
 from keras_bnn._keras import all_layers, keras, tf
 from keras_bnn.export import convert
-from keras_bnn.lce import (DEFAULT_KERNEL, KERNELS, available_kernels, inference_function,
+from keras_bnn.lce import (KERNELS, available_kernels, default_kernel, inference_function,
                            lce_interpreter)
 from keras_bnn.twin import float_twin
 
@@ -136,19 +136,21 @@ def float_flatbuffer(model):
                                                            twin).convert()
 
 
-def compare_with_float(model, flatbuffer, *, kernels=(DEFAULT_KERNEL,), **timing_options):
+def compare_with_float(model, flatbuffer, *, kernels=None, **timing_options):
     """Times the binary flatbuffer of `model` and its float twin side by side.
 
     # Arguments
         model: The Keras model `flatbuffer` was converted from.
         flatbuffer: Its LCE flatbuffer.
-        kernels: Kernel choices for the binary model (keys of `KERNELS`).
+        kernels: What runs the binary model (of `KERNELS`); None for
+            `keras_bnn.lce.default_kernel()`, keras_bnn's runtime where it runs.
         **timing_options: Of `time_flatbuffers` (`runs`, `warmup`, `num_threads`).
 
     # Returns
         A list of `Timing`: the binary model per kernel, then the float twin per
         `FLOAT_KERNELS`.
     """
+    kernels = kernels or [default_kernel()]
     twin = float_flatbuffer(model)
     candidates = [("binary", flatbuffer, kernel) for kernel in kernels]
     candidates += [("float twin", twin, kernel) for kernel in FLOAT_KERNELS]
@@ -187,16 +189,18 @@ def main(argv=None):
         description="Median latency of a model's LCE program, per kernel choice.")
     parser.add_argument("model", help="a .tflite file, or a .keras/.h5 model to convert first")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (1)")
-    parser.add_argument("--kernel", default=DEFAULT_KERNEL, choices=[*KERNELS, "all"],
-                        help=f"what runs the binary ops ({DEFAULT_KERNEL}: keras_bnn's "
-                             "runtime, the fastest on x86-64; the others are LCE's "
-                             "interpreter); all: every one this CPU runs")
+    parser.add_argument("--kernel", default=None, choices=[*KERNELS, "all"],
+                        help="what runs the binary ops (default: runtime, keras_bnn's "
+                             "runtime, the fastest on x86-64, where it runs, else LCE's "
+                             "xnnpack; the others are LCE's interpreter); all: every one "
+                             "this machine runs")
     parser.add_argument("--compare-float", action="store_true",
                         help="also time the float twin (needs a Keras model)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per kernel (20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (3)")
     arguments = parser.parse_args(argv)
-    kernels = available_kernels() if arguments.kernel == "all" else [arguments.kernel]
+    kernels = (available_kernels() if arguments.kernel == "all"
+               else [arguments.kernel or default_kernel()])
     timing_options = dict(runs=arguments.runs, warmup=arguments.warmup,
                           num_threads=arguments.threads)
     path = pathlib.Path(arguments.model)

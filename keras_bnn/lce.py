@@ -24,8 +24,8 @@ from keras_bnn import runtime
 from keras_bnn.converter_process import convert_saved_model
 
 __all__ = ["DEFAULT_KERNEL", "FALLBACK_KERNEL", "KERNELS", "LCE_KERNELS", "RUNTIME_KERNELS",
-           "available_kernels", "inference_function", "lce_flatbuffer", "lce_interpreter",
-           "run"]
+           "available_kernels", "default_kernel", "inference_function", "lce_flatbuffer",
+           "lce_interpreter", "run"]
 
 # LCE's own interpreter: the kernel of its binary convs and, for "xnnpack", TFLite's XNNPACK
 # delegate for the float ops beside them. LCE has no hand-optimized x86 binary kernels: its
@@ -63,6 +63,17 @@ def available_kernels() -> list[str]:
         sets = ()
     return [*LCE_KERNELS, *(name for name, kernel_set in RUNTIME_KERNELS.items()
                             if kernel_set in sets)]
+
+
+def default_kernel() -> str:
+    """What runs programs here when no kernel is named: `DEFAULT_KERNEL` where keras_bnn's
+    runtime runs, else `FALLBACK_KERNEL`.
+
+    ```python
+    default_kernel()  # "runtime" on x86-64 Linux with gcc, "xnnpack" elsewhere
+    ```
+    """
+    return DEFAULT_KERNEL if DEFAULT_KERNEL in available_kernels() else FALLBACK_KERNEL
 
 
 def lce_interpreter(flatbuffer: bytes, kernel: str | None = None, num_threads: int = 1):

@@ -183,6 +183,9 @@ def test_the_default_interpreter_falls_back_to_lce_with_a_warning(zoo_like, monk
                                   lce.lce_interpreter(flatbuffer, "xnnpack").predict(images[:2]))
     with pytest.raises(runtime.RuntimeUnavailable):  # named on purpose: no fallback
         lce.lce_interpreter(flatbuffer, "runtime")
+    assert lce.default_kernel() == "runtime"
+    monkeypatch.setattr(runtime, "available_kernels", unavailable)
+    assert lce.default_kernel() == "xnnpack"  # what the benchmark times by default there
 
 
 def unavailable(*args, **kwargs):
