@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from keras_bnn._keras import all_layers, keras, tf
+from keras_bnn.graphs import is_quantized_layer
 
 __all__ = ["ESTIMATORS", "GradientMismatch", "MismatchRow", "gradient_mismatch"]
 
@@ -87,17 +88,12 @@ def _check(estimator, eps, num_coords, num_samples):
             raise ValueError(f"{name}={value!r}: must be an integer >= 1.")
 
 
-def _is_quantized(layer):
-    return any(getattr(layer, attribute, None) is not None
-               for attribute in ("input_quantizer", "kernel_quantizer"))
-
-
 def _select_layers(model, names):
     """The layers to measure: those named, or every quantized layer with a kernel."""
     with_kernel = {layer.name: layer for layer in all_layers(model)
                    if isinstance(getattr(layer, "kernel", None), tf.Variable)}
     if names is None:
-        selected = [layer for layer in with_kernel.values() if _is_quantized(layer)]
+        selected = [layer for layer in with_kernel.values() if is_quantized_layer(layer)]
         if not selected:
             raise ValueError(f"Model {model.name!r} has no quantized layer with a kernel: "
                              "pass layers=[names] to choose layers.")

@@ -49,8 +49,8 @@ import dataclasses
 import numpy as np
 
 from keras_bnn._keras import all_layers, keras, lq
-from keras_bnn.graphs import (as_functional, entry_sources, layer_entry, rebuild, redirect,
-                              source_names)
+from keras_bnn.graphs import (FLOAT_TO_QUANTIZED, as_functional, entry_sources, layer_entry,
+                              readers, rebuild, redirect, source_names)
 from keras_bnn.layers import ReCUConv2D
 from keras_bnn.quantizers import check_tau
 
@@ -91,8 +91,9 @@ _SIGN_KEEPING = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D,
                  keras.layers.Flatten, keras.layers.Reshape, keras.layers.Dropout,
                  keras.layers.SpatialDropout2D)
 _MERGES = ("Add", "Average", "Concatenate", "Maximum", "Multiply")
-_CONVERTIBLE = {keras.layers.Conv2D: lq.layers.QuantConv2D,
-                keras.layers.Dense: lq.layers.QuantDense}
+# The float layers binarize() replaces (with their quantized counterparts of
+# `keras_bnn.graphs.FLOAT_TO_QUANTIZED`).
+_CONVERTIBLE = (keras.layers.Conv2D, keras.layers.Dense)
 _BASE_CONV = keras.layers.Conv2D.__bases__[0]  # of every Keras conv (tf_keras does not export it)
 
 
@@ -256,7 +257,7 @@ def _binary_layer(layer, recipe):
                       kernel_constraint=recipe.kernel_constraint)
     if isinstance(layer, keras.layers.Conv2D):
         quantizers["pad_values"] = 1.0
-    return _CONVERTIBLE[type(layer)](**{**config, **quantizers})
+    return FLOAT_TO_QUANTIZED[type(layer)](**{**config, **quantizers})
 
 
 def _binarize_graph(model, recipe, keep, changes):
@@ -276,9 +277,9 @@ def _binarize_graph(model, recipe, keep, changes):
             continue
         if not _is_candidate(layer):
             continue
-        readers = [model.get_layer(name) for name in _readers(config, layer.name) if name]
+        reading = [model.get_layer(name) for name in readers(config, layer.name) if name]
         reason = ("kept full precision as asked (keep_full_precision)" if layer.name in keep
-                  else _why_not(layer, recipe, readers))
+                  else _why_not(layer, recipe, reading))
         if reason:
             changes.append(LayerChange(layer.name, type(layer).__name__, None, [reason]))
             continue
@@ -287,8 +288,8 @@ def _binarize_graph(model, recipe, keep, changes):
         if isinstance(new, lq.layers.QuantConv2D) and new.padding == "same":
             change.notes.append("pads with +1 (pad_values=1.0)")
         if recipe.tau is not None and layer.use_bias:
-            bias_folds[readers[0].name] = layer.name
-            change.notes.append(f"bias moved into the moving mean of {readers[0].name!r}")
+            bias_folds[reading[0].name] = layer.name
+            change.notes.append(f"bias moved into the moving mean of {reading[0].name!r}")
         config["layers"][position] = {**keras.layers.serialize(new), "name": layer.name,
                                       "inbound_nodes": original["inbound_nodes"]}
         activation = keras.activations.serialize(layer.activation)
@@ -304,12 +305,6 @@ def _binarize_graph(model, recipe, keep, changes):
 
 def _index(config):
     return {entry["name"]: entry for entry in config["layers"]}
-
-
-def _readers(config, name):
-    """Names of the entries (and `None` for a model output) that read layer `name`."""
-    readers = [entry["name"] for entry in config["layers"] if name in source_names(entry)]
-    return readers + [None for output in config["output_layers"] if output[0] == name]
 
 
 def _split_activation(config, name, activation):
@@ -405,7 +400,7 @@ def _bypass(config, source, chain, activation, change):
         _split_activation(config, activation["name"], name)
         activation = _index(config)[f"{activation['name']}_activation"]
     pre_activation = list(next(entry_sources(activation))[:3])
-    if any(len(_readers(config, entry["name"])) > 1 for entry in chain):
+    if any(len(readers(config, entry["name"])) > 1 for entry in chain):
         upstream = pre_activation
         for entry in reversed(chain):
             copy_name = f"{entry['name']}_for_{change.layer}"
@@ -418,7 +413,7 @@ def _bypass(config, source, chain, activation, change):
         chain[-1]["inbound_nodes"][0][0][:3] = pre_activation
     else:
         source[:3] = pre_activation
-    if not _readers(config, activation["name"]):
+    if not readers(config, activation["name"]):
         config["layers"].remove(activation)
     change.notes.append(
         f"read the {name} {activation['name']!r} (inputs >= 0, all +1 once binarized); now "

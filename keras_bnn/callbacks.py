@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from keras_bnn._keras import all_layers, keras, tf
+from keras_bnn.graphs import is_binary_layer
 from keras_bnn.quantizers import ReCU, check_tau, recu_threshold, standardize_kernel
 
 __all__ = ["TAU_SCHEDULES", "TauScheduler", "WeightStats", "binary_weight_stats",
@@ -110,8 +111,7 @@ class TauScheduler(keras.callbacks.Callback):
 def _binary_layers(model):
     """Layers of `model` (nested ones too) whose kernel is quantized to one bit."""
     return [layer for layer in all_layers(model)
-            if getattr(getattr(layer, "kernel_quantizer", None), "precision", None) == 1
-            and getattr(layer, "kernel", None) is not None]
+            if is_binary_layer(layer, inputs=False) and getattr(layer, "kernel", None) is not None]
 
 
 def _latent_kernel(layer):

@@ -28,13 +28,12 @@ References:
   Activations](https://arxiv.org/abs/2002.06517), Section 4 and the official code.
 """
 
-import collections
 import copy
 
 import numpy as np
 
 from keras_bnn._keras import all_layers, keras, lq, tf
-from keras_bnn.graphs import as_functional, entry_sources, layer_entry, rebuild
+from keras_bnn.graphs import as_functional, entry_sources, layer_entry, readers, rebuild
 from keras_bnn.layers import DecoupledActivation, DuplicateChannels, Scale
 from keras_bnn.quantizers import TernarySign
 
@@ -163,10 +162,6 @@ def _duplicate_batch_norm(bn_layer, bn_entry, t):
     return duplicate_entry, new_bn_entry, doubled
 
 
-def _feeds_only(consumers, source, name):
-    return consumers[tuple(source[:3])] == [name]
-
-
 def _is_plain_batch_norm(layer):
     """A BatchNorm over the last axis, with a beta to shift."""
     return (isinstance(layer, keras.layers.BatchNormalization) and layer.center
@@ -176,13 +171,6 @@ def _is_plain_batch_norm(layer):
 def _decouple_graph(model, threshold):
     """Rewrites a functional model's config; returns the new model and how many it decoupled."""
     config = model.get_config()
-    consumers = collections.defaultdict(list)
-    for entry in config["layers"]:
-        for source in entry_sources(entry):
-            consumers[tuple(source[:3])].append(entry["name"])
-    for output in config["output_layers"]:
-        consumers[tuple(output[:3])].append(None)
-
     entries, position, weights, renamed = [], {}, {}, {}
     count = 0
 
@@ -214,7 +202,7 @@ def _decouple_graph(model, threshold):
         unchanged = source[0] == original["inbound_nodes"][0][0][0]
         producer = model.get_layer(source[0]) if unchanged and source[0] in position else None
         if (producer is not None and _is_plain_batch_norm(producer)
-                and _feeds_only(consumers, original["inbound_nodes"][0][0], layer.name)
+                and readers(config, original["inbound_nodes"][0][0][0]) == [layer.name]
                 and producer.name not in weights):
             duplicate_entry, bn_entry, bn_weights = _duplicate_batch_norm(
                 producer, entries[position[producer.name]], t

@@ -42,7 +42,7 @@ from keras_bnn.converter_fixes import exact_strided_padding
 from keras_bnn.converter_process import ConverterCrash
 from keras_bnn.decoupling import has_ternary_activations
 from keras_bnn.files import check_writable_folder
-from keras_bnn.graphs import as_functional, has_graph
+from keras_bnn.graphs import as_functional, has_graph, is_binary_layer
 from keras_bnn.keras3 import to_tf_keras
 from keras_bnn.lce import (DEFAULT_KERNEL, FALLBACK_KERNEL, KERNELS, inference_function,
                            lce_flatbuffer, lce_interpreter, run)
@@ -223,12 +223,8 @@ def binary_convs(model):
 
     These are the layers LCE should run as `LceBconv2d`.
     """
-    def one_bit(quantizer):
-        return getattr(quantizer, "precision", None) == 1
-
     return [layer for layer in all_layers(model)
-            if isinstance(layer, lq.layers.QuantConv2D)
-            and one_bit(layer.input_quantizer) and one_bit(layer.kernel_quantizer)]
+            if isinstance(layer, lq.layers.QuantConv2D) and is_binary_layer(layer)]
 
 
 def _not_converted(layers, operators):

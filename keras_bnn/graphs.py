@@ -1,5 +1,11 @@
-"""Rewriting a model's graph through its functional config: the base that
-`keras_bnn.decouple`, `keras_bnn.binarize` and `keras_bnn.float_twin` share.
+"""The one place for facts about a model's graph, and for rewriting it through its
+functional config: the base that `keras_bnn.decouple`, `keras_bnn.binarize`,
+`keras_bnn.float_twin`, the int8 export and the callbacks share.
+
+Facts: whether a model is a graph of layers (`has_graph`); who reads a layer's output and
+what it reads (`readers`, `producers`, `consumers`); whether a layer is binary
+(`is_binary_layer`); the float Keras layer a quantized larq layer quantizes, and back
+(`FLOAT_TO_QUANTIZED`, `float_counterpart`).
 
 A config entry's `inbound_nodes` come in two forms: a list of sources per call
 (`[[["conv", 0, 0, {}], ...]]`), and for layers made by TensorFlow ops on Keras tensors
@@ -17,11 +23,60 @@ rebuilt = rebuild(config)
 
 from tf_keras.src.engine import functional
 
-from keras_bnn._keras import keras, unsafe_deserialization
+from keras_bnn._keras import keras, lq, unsafe_deserialization
 from keras_bnn.keras3 import to_tf_keras
 
-__all__ = ["as_functional", "entry_sources", "has_graph", "layer_entry", "rebuild",
-           "redirect", "source_names"]
+__all__ = ["FLOAT_TO_QUANTIZED", "as_functional", "consumers", "entry_sources",
+           "float_counterpart", "has_graph", "is_binary_layer", "is_quantized_layer",
+           "layer_entry", "producers",
+           "readers", "rebuild", "redirect", "source_names"]
+
+# Each Keras layer that larq quantizes, and larq's quantized layer (keras_bnn's ReCUConv2D
+# is a QuantConv2D).
+FLOAT_TO_QUANTIZED = {
+    keras.layers.Conv1D: lq.layers.QuantConv1D,
+    keras.layers.Conv2D: lq.layers.QuantConv2D,
+    keras.layers.Conv3D: lq.layers.QuantConv3D,
+    keras.layers.Conv2DTranspose: lq.layers.QuantConv2DTranspose,
+    keras.layers.Dense: lq.layers.QuantDense,
+    keras.layers.DepthwiseConv2D: lq.layers.QuantDepthwiseConv2D,
+    keras.layers.SeparableConv2D: lq.layers.QuantSeparableConv2D,
+}
+_QUANTIZED_TO_FLOAT = {quantized: float_ for float_, quantized in FLOAT_TO_QUANTIZED.items()}
+
+
+def float_counterpart(layer_class):
+    """The Keras layer class that a larq quantized layer class (or a subclass of one)
+    quantizes, or None for other classes.
+
+    ```python
+    float_counterpart(keras_bnn.layers.ReCUConv2D)  # keras.layers.Conv2D
+    ```
+    """
+    return next((_QUANTIZED_TO_FLOAT[base] for base in layer_class.__mro__
+                 if base in _QUANTIZED_TO_FLOAT), None)
+
+
+def is_binary_layer(layer, bits=1, *, inputs=True):
+    """Whether `layer` quantizes its kernel to `bits` bits and, with `inputs`, its input
+    too: a binary conv or dense layer for the default `bits=1`, one that LCE runs with
+    bit-packed operands.
+
+    ```python
+    is_binary_layer(lq.layers.QuantConv2D(8, 3, input_quantizer="ste_sign",
+                                          kernel_quantizer="ste_sign"))  # True
+    ```
+    """
+    def precision(role):
+        return getattr(getattr(layer, f"{role}_quantizer", None), "precision", None)
+
+    return precision("kernel") == bits and (not inputs or precision("input") == bits)
+
+
+def is_quantized_layer(layer):
+    """Whether `layer` quantizes its input or its kernel at all (any precision)."""
+    return any(getattr(layer, role, None) is not None
+               for role in ("input_quantizer", "kernel_quantizer"))
 
 
 def has_graph(model):
@@ -102,6 +157,34 @@ def entry_sources(entry):
 def source_names(entry):
     """The names of the layers whose outputs the config entry `entry` reads."""
     return [source[0] for source in entry_sources(entry)]
+
+
+def producers(config):
+    """`{layer name: [names of the layers whose outputs it reads]}` of a functional config."""
+    return {entry["name"]: source_names(entry) for entry in config["layers"]}
+
+
+def consumers(config):
+    """`{layer name: [names of the layers that read its output]}` of a functional config
+    (model outputs not counted)."""
+    readers_of = {entry["name"]: [] for entry in config["layers"]}
+    for name, sources in producers(config).items():
+        for source in sources:
+            readers_of[source].append(name)
+    return readers_of
+
+
+def readers(config, name):
+    """The names of the config entries that read layer `name`'s output, and None for each
+    model output that is that output.
+
+    ```python
+    if not readers(config, "conv"):  # nothing reads it any more
+        ...
+    ```
+    """
+    return ([entry["name"] for entry in config["layers"] if name in source_names(entry)]
+            + [None for output in config["output_layers"] if output[0] == name])
 
 
 def redirect(config, old, new):

@@ -37,7 +37,7 @@ References:
 import numpy as np
 
 from keras_bnn._keras import keras, tf
-from keras_bnn.graphs import source_names
+from keras_bnn.graphs import consumers, has_graph, is_binary_layer, producers
 from keras_bnn.layers import DuplicateChannels, PadChannels, Scale
 
 __all__ = ["SIGN_RANGE", "calibrate", "quantized_outputs", "with_fake_quant"]
@@ -61,33 +61,19 @@ _TOWARDS_SIGNS = (*_SIGN_KEEPING, keras.layers.BatchNormalization, Scale, Duplic
 SIGN_RANGE = (-1e-3, 1e-3)
 
 
-def _producers(model):
-    """`{layer name: [names of the layers whose outputs it reads]}`, from the model's config."""
-    return {entry["name"]: source_names(entry) for entry in model.get_config()["layers"]}
-
-
-def _consumers(model):
-    """`{layer name: [names of the layers reading its output]}`."""
-    consumers = {layer.name: [] for layer in model.layers}
-    for name, sources in _producers(model).items():
-        for source in sources:
-            consumers[source].append(name)
-    return consumers
-
-
 def _raw_binary_sums(model):
     """The names of the binary convs of `model` and of the `Scale` layers that only rescale
     their outputs (BinaryDuo's): tensors of integer sums of ±1 terms."""
-    producers, raw = _producers(model), set()
+    sources, raw = producers(model.get_config()), set()
     for layer in model.layers:
-        if _is_binary(layer) or (isinstance(layer, Scale) and producers[layer.name]
-                                 and set(producers[layer.name]) <= raw):
+        if is_binary_layer(layer) or (isinstance(layer, Scale) and sources[layer.name]
+                                      and set(sources[layer.name]) <= raw):
             raw.add(layer.name)
     return raw
 
 
 def _check_flat_functional(model):
-    if not getattr(model, "_is_graph_network", False) or len(model.inputs) != 1:
+    if not has_graph(model) or len(model.inputs) != 1:
         raise ValueError(f"int8 export needs a functional or Sequential model with one input; "
                          f"{model.name!r} is not.")
     nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
@@ -97,18 +83,12 @@ def _check_flat_functional(model):
                          "functional model), or export it without int8.")
 
 
-def _is_binary(layer):
-    """Whether `layer` is a binary conv or dense layer (1-bit inputs and weights)."""
-    return _binarizes_its_input(layer) and getattr(
-        getattr(layer, "kernel_quantizer", None), "precision", None) == 1
-
-
 def _binarizes_its_input(layer):
     """Whether `layer` reads its input only through a 1-bit input quantizer (a sign)."""
     return getattr(getattr(layer, "input_quantizer", None), "precision", None) == 1
 
 
-def _sign_paths(model, consumers):
+def _sign_paths(model, readers_of):
     """Per layer name, how its output is read: `"signs"` when only ever binarized (every
     reader binarizes it, directly or through layers that keep signs), `"towards signs"`
     when every path from it leads to a binarization through per-channel monotone layers
@@ -116,7 +96,7 @@ def _sign_paths(model, consumers):
 
     def reads_only(name, passing, memo):
         if name not in memo:
-            readers = [model.get_layer(reader) for reader in consumers[name]]
+            readers = [model.get_layer(reader) for reader in readers_of[name]]
             memo[name] = bool(readers) and all(
                 _binarizes_its_input(reader)
                 or (isinstance(reader, passing) and reads_only(reader.name, passing, memo))
@@ -150,8 +130,8 @@ def quantized_outputs(model, quantize_input=False):
         ValueError: for a model that is not functional with one input, or nests models.
     """
     _check_flat_functional(model)
-    consumers = _consumers(model)
-    paths, raw = _sign_paths(model, consumers), _raw_binary_sums(model)
+    readers_of = consumers(model.get_config())
+    paths, raw = _sign_paths(model, readers_of), _raw_binary_sums(model)
     chosen = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
@@ -161,7 +141,7 @@ def quantized_outputs(model, quantize_input=False):
         if (isinstance(layer, _SCALE_KEEPING) or layer.name in raw
                 or paths[layer.name] == "towards signs"):
             continue
-        readers = [model.get_layer(name) for name in consumers[layer.name]]
+        readers = [model.get_layer(name) for name in readers_of[layer.name]]
         fused = (isinstance(layer, _FUSING_PRODUCERS) and len(readers) == 1
                  and isinstance(readers[0], _FUSED_INTO_PRODUCER))
         if not fused:
@@ -201,7 +181,7 @@ def calibrate(model, images, *, quantize_input=False, batch_size=64):
     if not len(images):
         raise ValueError("calibrate needs at least one calibration image.")
     layers = quantized_outputs(model, quantize_input)
-    paths = _sign_paths(model, _consumers(model))
+    paths = _sign_paths(model, consumers(model.get_config()))
     probe = keras.Model(model.inputs, [layer.output for layer in layers])
     lows, highs = np.full(len(layers), np.inf), np.full(len(layers), -np.inf)
     for start in range(0, len(images), batch_size):
@@ -258,10 +238,10 @@ def with_fake_quant(model, ranges):
     if missing:
         raise ValueError(f"The ranges lack {missing[:5]}{' ...' if len(missing) > 5 else ''}: "
                          f"calibrate them on {model.name!r} itself.")
-    consumers = _consumers(model)
+    readers_of = consumers(model.get_config())
     input_range = {reader: ranges[layer.name] for layer in model.layers
                    if isinstance(layer, keras.layers.InputLayer) and layer.name in ranges
-                   for reader in consumers[layer.name]}
+                   for reader in readers_of[layer.name]}
 
     def clone(layer):
         return _WithFakeQuant(layer, input_range.get(layer.name), ranges.get(layer.name))

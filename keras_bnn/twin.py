@@ -16,35 +16,14 @@ twin.count_params() == model.count_params()  # True
 import inspect
 
 from keras_bnn._keras import keras
-from keras_bnn.graphs import has_graph, rebuild
+from keras_bnn.graphs import float_counterpart, has_graph, rebuild
 from keras_bnn.keras3 import to_tf_keras
 
 __all__ = ["float_twin"]
 
-# larq's quantized layers (ReCUConv2D included) and the Keras layer each one quantizes.
-_FLOAT_COUNTERPARTS = {
-    "QuantConv1D": keras.layers.Conv1D,
-    "QuantConv2D": keras.layers.Conv2D,
-    "QuantConv3D": keras.layers.Conv3D,
-    "QuantConv2DTranspose": keras.layers.Conv2DTranspose,
-    "QuantDense": keras.layers.Dense,
-    "QuantDepthwiseConv2D": keras.layers.DepthwiseConv2D,
-    "QuantSeparableConv2D": keras.layers.SeparableConv2D,
-    "ReCUConv2D": keras.layers.Conv2D,
-}
-
-
-def _float_counterpart(layer_class):
-    for base in layer_class.__mro__:
-        if base.__name__ in _FLOAT_COUNTERPARTS and base.__module__.startswith(
-                ("larq.", "keras_bnn.")):
-            return _FLOAT_COUNTERPARTS[base.__name__]
-    return None
-
-
 def _float_layer_config(layer):
     """The serialized Keras counterpart of a quantized layer, or None for other layers."""
-    counterpart = _float_counterpart(type(layer))
+    counterpart = float_counterpart(type(layer))
     if counterpart is None:
         return None
     config = layer.get_config()

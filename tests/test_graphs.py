@@ -1,0 +1,60 @@
+"""keras_bnn.graphs: the graph facts every module reads from one place."""
+
+import larq as lq
+import pytest
+
+from keras_bnn import graphs, layers
+from keras_bnn._keras import keras
+
+
+def branching_model():
+    inputs = keras.Input((8, 8, 3), name="image")
+    stem = keras.layers.Conv2D(8, 3, padding="same", name="stem")(inputs)
+    left = lq.layers.QuantConv2D(8, 3, padding="same", input_quantizer="ste_sign",
+                                 kernel_quantizer="ste_sign", name="binary")(stem)
+    right = keras.layers.ReLU(name="relu")(stem)
+    added = keras.layers.Add(name="add")([left, right])
+    return keras.Model(inputs, [added, stem], name="branching")
+
+
+def test_readers_producers_and_consumers_of_a_config():
+    config = branching_model().get_config()
+    assert graphs.readers(config, "stem") == ["binary", "relu", None]  # None: a model output
+    assert graphs.readers(config, "add") == [None]
+    assert graphs.producers(config)["add"] == ["binary", "relu"]
+    assert graphs.consumers(config) == {"image": ["stem"], "stem": ["binary", "relu"],
+                                        "binary": ["add"], "relu": ["add"], "add": []}
+
+
+@pytest.mark.parametrize("layer, binary, binary_kernel, quantized", [
+    (lq.layers.QuantConv2D(4, 3, input_quantizer="ste_sign", kernel_quantizer="ste_sign"),
+     True, True, True),
+    (lq.layers.QuantConv2D(4, 3, kernel_quantizer="ste_sign"), False, True, True),
+    (lq.layers.QuantConv2D(4, 3, input_quantizer="ternary_sign", kernel_quantizer="ste_sign"),
+     False, True, True),
+    (layers.ReCUConv2D(4, 3), True, True, True),
+    (keras.layers.Conv2D(4, 3), False, False, False),
+])
+def test_binary_and_quantized_layers(layer, binary, binary_kernel, quantized):
+    layer.build((None, 8, 8, 3))  # ReCUConv2D sets its kernel quantizer when built
+    assert graphs.is_binary_layer(layer) is binary
+    assert graphs.is_binary_layer(layer, inputs=False) is binary_kernel
+    assert graphs.is_quantized_layer(layer) is quantized
+
+
+def test_every_quantized_class_has_its_float_counterpart():
+    for float_class, quantized in graphs.FLOAT_TO_QUANTIZED.items():
+        assert graphs.float_counterpart(quantized) is float_class
+    assert graphs.float_counterpart(layers.ReCUConv2D) is keras.layers.Conv2D
+    assert graphs.float_counterpart(keras.layers.Conv2D) is None
+
+
+def test_has_graph():
+    assert graphs.has_graph(branching_model())
+    assert graphs.has_graph(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+
+    class Subclassed(keras.Model):
+        def call(self, inputs):
+            return inputs
+
+    assert not graphs.has_graph(Subclassed())
