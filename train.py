@@ -38,9 +38,8 @@ from absl import app, flags, logging
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
 import zoo
-from keras_bnn import data, export, optimizers, plots, training
+from keras_bnn import data, export, files, optimizers, plots, training
 from keras_bnn._keras import keras, lq, tf
-from keras_bnn.files import check_writable_folder
 from keras_bnn.layers import recu_layers
 from zoo import recipes
 
@@ -163,7 +162,7 @@ class RunClock:
     def callback(self):
         """A Keras callback that records the time at every epoch's end."""
         return keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
-            training.write_json_atomically(self._path, {"seconds": self.seconds()})))
+            files.write_json_atomically(self._path, {"seconds": self.seconds()})))
 
 
 def for_distribution(dataset):
@@ -178,9 +177,8 @@ def save_model(model, path, chief, **save_options):
     path = pathlib.Path(path)
     if not chief:
         path = pathlib.Path(tempfile.mkdtemp(prefix="keras_bnn_worker_")) / path.name
-    temporary = path.with_name(f".tmp-{path.name}")
-    model.save(temporary, **save_options)
-    os.replace(temporary, path)
+    with files.replaced_atomically(path) as temporary:
+        model.save(temporary, **save_options)
 
 
 def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir, strategy,
@@ -231,7 +229,7 @@ def run_stage(index, stage, previous_model, dataset, steps_per_epoch, stage_dir,
         start = {"initial_test_accuracy": accuracy, "initial_test_loss": loss}
         if chief:
             stage_dir.mkdir(parents=True, exist_ok=True)
-            training.write_json_atomically(start_file, start)
+            files.write_json_atomically(start_file, start)
             print(f"Stage {stage.name!r} starts from the previous stage's model, transformed: "
                   f"test accuracy {accuracy:.4f}, loss {loss:.4f}")
     log_dir = stage_dir / "tensorboard" if chief else None
@@ -290,7 +288,7 @@ def train(arguments):
     chief = training.is_chief(strategy)
     output_dir = resolve_output_dir(arguments)
     try:  # before the data set loads, and before anything is written
-        check_writable_folder(output_dir)
+        files.check_writable_folder(output_dir)
     except OSError as error:
         raise UserError(f"--output_dir={output_dir}: {error}; choose a folder you can "
                         "write.") from None
@@ -335,8 +333,8 @@ def train(arguments):
     command = shlex.join(["python", "train.py", *arguments])
     if chief:
         output_dir.mkdir(parents=True, exist_ok=True)
-        training.write_json_atomically(output_dir / COMMAND_FILE,
-                                       {"command": command, "arguments": arguments})
+        files.write_json_atomically(output_dir / COMMAND_FILE,
+                                    {"command": command, "arguments": arguments})
     print(f"Run folder: {output_dir}  (data: {dataset.source})")
 
     model, history, stage_results = None, [], []
@@ -379,7 +377,7 @@ def train(arguments):
     if FLAGS.export:
         metrics["export"] = export_model(output_dir / "model.keras", dataset,
                                          output_dir / "model.tflite")
-    training.write_json_atomically(output_dir / METRICS_FILE, metrics)
+    files.write_json_atomically(output_dir / METRICS_FILE, metrics)
     print(f"test accuracy {test_accuracy:.4f} ({FLAGS.dataset}, {dataset.num_test} test "
           f"images); everything is in {output_dir}")
 

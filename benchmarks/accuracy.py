@@ -112,11 +112,11 @@ def main(argv):
     baseline = rows[0]["mean"]
     header = ["method", "parameters", "binary MACs", "test accuracy (mean ± std)",
               "vs baseline (points)", "minutes per run"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += [f"| {r['method']} | {r['parameters']:,} | {r['binary_macs'] / 1e6:.2f} M | "
-              f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f} % | "
-              f"{100 * (r['mean'] - baseline):+.2f} | {r['wall_seconds'] / 60:.1f} |"
-              for r in rows]
+    lines = [reporting.table(header, [
+        [r["method"], f"{r['parameters']:,}", f"{r['binary_macs'] / 1e6:.2f} M",
+         f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f} %",
+         f"{100 * (r['mean'] - baseline):+.2f}", f"{r['wall_seconds'] / 60:.1f}"]
+        for r in rows])]
     command = reporting.command_line("accuracy.py")
     budget = reporting.training_budget(FLAGS.epochs, FLAGS.max_train_examples)
     data_source = FLAGS.data_source or rows[0]["data_source"]

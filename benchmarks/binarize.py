@@ -95,11 +95,12 @@ def main(argv):
                 print(f"seed {seed} {recipe} {how}: {results[f'{recipe} {how}'][-1]:.4f}",
                       flush=True)
 
-    lines = ["| model | test accuracy (mean ± std) | runs |", "| --- | --- | --- |"]
+    rows = []
     for name, accuracies in results.items():
         mean, std = reporting.mean_and_std(accuracies)
-        lines.append(f"| {name} | {100 * mean:.2f} ± {100 * std:.2f} % | "
-                     f"{', '.join(f'{a:.4f}' for a in accuracies)} |")
+        rows.append([name, f"{100 * mean:.2f} ± {100 * std:.2f} %",
+                     ", ".join(f"{a:.4f}" for a in accuracies)])
+    lines = [reporting.table(["model", "test accuracy (mean ± std)", "runs"], rows)]
     command = reporting.command_line("binarize.py")
     budget = reporting.training_budget(FLAGS.epochs, FLAGS.max_train_examples)
     caption = (f"{FLAGS.dataset} ({dataset.source}), {budget} per run, seeds "

@@ -131,28 +131,27 @@ def main(argv):
                      else f"runtime, {kernel_set}" if kernel_set else "LCE, indirect BGEMM",
                      "ms": timing.median_ms, "gmacs": gmacs, "peak_gmacs": peak,
                      "vs_float": float_ms / timing.median_ms, "vs_lce": lce_ms / timing.median_ms})
-    lines = ["| 3x3 256->256 conv, 28x28, 1 thread | ms | G binary MACs/s | peak (runtime "
-             "loop on registers) | share of peak | vs float XNNPACK | vs LCE |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for row in rows:
-        peak = row["peak_gmacs"]
-        lines.append(f"| {row['what']} | {row['ms']:.3f} | {row['gmacs']:.0f} | "
-                     + (f"{peak:.0f} | {row['gmacs'] / peak:.0%}" if peak else "- | -")
-                     + f" | {row['vs_float']:.1f}x | {row['vs_lce']:.1f}x |")
+    conv_table = reporting.table(
+        ["3x3 256->256 conv, 28x28, 1 thread", "ms", "G binary MACs/s",
+         "peak (runtime loop on registers)", "share of peak", "vs float XNNPACK", "vs LCE"],
+        [[row["what"], f"{row['ms']:.3f}", f"{row['gmacs']:.0f}",
+          f"{row['peak_gmacs']:.0f}" if row["peak_gmacs"] else "-",
+          f"{row['gmacs'] / row['peak_gmacs']:.0%}" if row["peak_gmacs"] else "-",
+          f"{row['vs_float']:.1f}x", f"{row['vs_lce']:.1f}x"] for row in rows])
     one, two, lce_chain = (t.median_ms for t in chain_timings)
     steady_one, steady_two = 1e3 * steady[1], 1e3 * steady[2]
-    lines += ["", "| ResNet-18's 16 binary convs, 224x224 input | interleaved: ms | G binary "
-                  "MACs/s | back to back: ms | G binary MACs/s |",
-              "| --- | --- | --- | --- | --- |",
-              f"| runtime, 1 thread | {one:.2f} | {chain_macs / one / 1e6:.0f} | "
-              f"{steady_one:.2f} | {chain_macs / steady_one / 1e6:.0f} |",
-              f"| runtime, 2 threads | {two:.2f} | {chain_macs / two / 1e6:.0f} | "
-              f"{steady_two:.2f} | {chain_macs / steady_two / 1e6:.0f} |",
-              f"| LCE indirect BGEMM, 1 thread | {lce_chain:.2f} | "
-              f"{chain_macs / lce_chain / 1e6:.0f} | - | - |",
-              "", f"2 threads vs 1: {steady_one / steady_two:.2f}x back to back, "
-                  f"{one / two:.2f}x interleaved; runtime vs LCE, 1 thread: "
-                  f"{lce_chain / one:.2f}x"]
+    chain_table = reporting.table(
+        ["ResNet-18's 16 binary convs, 224x224 input", "interleaved: ms", "G binary MACs/s",
+         "back to back: ms", "G binary MACs/s"],
+        [["runtime, 1 thread", f"{one:.2f}", f"{chain_macs / one / 1e6:.0f}",
+          f"{steady_one:.2f}", f"{chain_macs / steady_one / 1e6:.0f}"],
+         ["runtime, 2 threads", f"{two:.2f}", f"{chain_macs / two / 1e6:.0f}",
+          f"{steady_two:.2f}", f"{chain_macs / steady_two / 1e6:.0f}"],
+         ["LCE indirect BGEMM, 1 thread", f"{lce_chain:.2f}",
+          f"{chain_macs / lce_chain / 1e6:.0f}", "-", "-"]])
+    lines = [conv_table, "", chain_table, "",
+             f"2 threads vs 1: {steady_one / steady_two:.2f}x back to back, "
+             f"{one / two:.2f}x interleaved; runtime vs LCE, 1 thread: {lce_chain / one:.2f}x"]
     command = reporting.command_line("binary_conv_speed.py")
     caption = (f"Medians of {FLAGS.runs} interleaved runs, {reporting.machine()}, "
                f"{started}; the runtime's auto kernel set here: "

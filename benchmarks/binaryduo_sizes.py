@@ -8,6 +8,7 @@ Counts come from larq's model profile (the numbers `lq.models.summary` prints).
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
 import zoo
 from keras_bnn._keras import lq
+import reporting  # benchmarks/reporting.py, beside this script
 
 # (network, widths as printed, input shape, options of the BinaryDuo builder)
 NETWORKS = [
@@ -21,18 +22,20 @@ NETWORKS = [
 
 
 def main():
-    print("| network | widths | input | baseline params | decoupled params | baseline 1-bit MACs "
-          "| decoupled 1-bit MACs |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
     for name, widths, shape, options in NETWORKS:
         baseline = zoo.get_model(f"bnn_{name}", input_shape=shape)
         decoupled = zoo.get_model(f"binaryduo_{name}", input_shape=shape, stage="decoupled",
                                   **options)
         params = baseline.count_params(), decoupled.count_params()
         macs = [lq.models.ModelProfile(m).op_count("mac", 1) for m in (baseline, decoupled)]
-        print(f"| {name} | {widths} | {shape[0]}x{shape[1]} | {params[0]:,} | {params[1]:,} "
-              f"({params[1] / params[0] - 1:+.1%}) | {macs[0] / 1e6:,.1f} M | "
-              f"{macs[1] / 1e6:,.1f} M ({macs[1] / macs[0] - 1:+.1%}) |")
+        rows.append([name, widths, f"{shape[0]}x{shape[1]}", f"{params[0]:,}",
+                     f"{params[1]:,} ({params[1] / params[0] - 1:+.1%})",
+                     f"{macs[0] / 1e6:,.1f} M",
+                     f"{macs[1] / 1e6:,.1f} M ({macs[1] / macs[0] - 1:+.1%})"])
+    print(reporting.table(["network", "widths", "input", "baseline params",
+                           "decoupled params", "baseline 1-bit MACs", "decoupled 1-bit MACs"],
+                          rows))
 
 
 if __name__ == "__main__":

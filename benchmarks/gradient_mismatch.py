@@ -90,14 +90,14 @@ def main(argv):
             print(quantizer, eps, cosine, flush=True)
 
     header = ["activation", "eps", *LAYERS, "mean"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    rows = []
     for result in results:
         cosine = result["cosine"]
         mean = statistics.mean(cosine[layer][0] for layer in LAYERS)
-        lines.append(f"| {result['quantizer']} | {result['eps']:g} | "
-                     + " | ".join(f"{cosine[layer][0]:.3f} ± {cosine[layer][1]:.3f}"
-                                  for layer in LAYERS)
-                     + f" | {mean:.3f} |")
+        rows.append([result["quantizer"], f"{result['eps']:g}",
+                     *(f"{cosine[layer][0]:.3f} ± {cosine[layer][1]:.3f}" for layer in LAYERS),
+                     f"{mean:.3f}"])
+    lines = [reporting.table(header, rows)]
     table = "\n".join(lines)
     print(f"\nbnn_small, float weights, Fashion-MNIST, {FLAGS.epochs} epoch(s) on "
           f"{FLAGS.train_examples} images; CDG over {FLAGS.num_coords} coordinates per layer, "

@@ -84,8 +84,7 @@ def markdown(results):
         header += [f"{label} MB", *(f"{label} ms ({kernel})" for kernel in kernels)]
     header += ["runtime vs float twin", "runtime vs LCE's best", "smaller (float rest)",
                "smaller (int8 rest)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lce_kernels = set(lce.LCE_KERNELS)
+    rows, lce_kernels = [], set(lce.LCE_KERNELS)
     for result in results:
         timings, cells, size = result["timings"], [result["model"]], {}
         for label, kernels in columns:
@@ -98,8 +97,8 @@ def markdown(results):
                   f"{_best(timings, 'binary', lce_kernels) / runtime_ms:.2f}x",
                   f"{size['float twin'] / size['binary']:.1f}x",
                   f"{size['float twin'] / size['binary int8']:.1f}x"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return reporting.table(header, rows)
 
 
 def main(argv):

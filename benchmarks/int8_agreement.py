@@ -63,15 +63,14 @@ def markdown(rows):
     header = ["model", "data", "Keras accuracy", *(f"{name}: agreement / accuracy"
                                                     for name in EXPORTS),
               "size float rest / int8 (KB)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    cells = []
     for row in rows:
-        cells = [row["model"], row["dataset"], f"{100 * row['keras accuracy']:.1f} %"]
-        cells += [f"{100 * row[name]['agreement']:.1f} % / {100 * row[name]['accuracy']:.1f} %"
-                  for name in EXPORTS]
-        cells.append(f"{row['float rest']['size_bytes'] / 1e3:.1f} / "
-                     f"{row['int8']['size_bytes'] / 1e3:.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        cells.append([row["model"], row["dataset"], f"{100 * row['keras accuracy']:.1f} %",
+                      *(f"{100 * row[name]['agreement']:.1f} % / "
+                        f"{100 * row[name]['accuracy']:.1f} %" for name in EXPORTS),
+                      f"{row['float rest']['size_bytes'] / 1e3:.1f} / "
+                      f"{row['int8']['size_bytes'] / 1e3:.1f}"])
+    return reporting.table(header, cells)
 
 
 def main(argv):

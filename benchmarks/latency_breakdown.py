@@ -104,13 +104,11 @@ def main(argv):
             previous = cumulative[variant, part]
     totals = {variant: cumulative[variant, parts[-1]] for variant in NAMES}
 
-    header = ["part", *(f"{v} (ms)" for v in NAMES)]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += [f"| {part} | " + " | ".join(f"{rows[part][v]:.2f}" for v in NAMES) + " |"
-              for part in parts]
-    lines.append("| **total** | " + " | ".join(f"**{totals[v]:.2f}**" for v in NAMES) + " |")
-    lines.append("| size (MB) | " + " | ".join(f"{sizes[v] / 1e6:.2f}" for v in NAMES) + " |")
-    table = "\n".join(lines)
+    table = reporting.table(
+        ["part", *(f"{v} (ms)" for v in NAMES)],
+        [[part, *(f"{rows[part][v]:.2f}" for v in NAMES)] for part in parts]
+        + [["**total**", *(f"**{totals[v]:.2f}**" for v in NAMES)],
+           ["size (MB)", *(f"{sizes[v] / 1e6:.2f}" for v in NAMES)]])
     command = reporting.command_line("latency_breakdown.py")
     caption = (f"{FLAGS.model} at {FLAGS.input_size}x{FLAGS.input_size}, one thread, "
                f"median of {FLAGS.runs} interleaved runs, {reporting.machine()}, {started}: "

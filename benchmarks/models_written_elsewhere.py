@@ -93,13 +93,13 @@ def main(_):
         for step, function in steps:
             status, seconds = attempt(step, function)
             rows.append({"model": name, "step": step, "status": status, "seconds": seconds})
-    table = ["| model | step | result | s |", "|---|---|---|---:|"]
-    table += [f"| {r['model']} | {r['step']} | {r['status']} | {r['seconds']:.0f} |"
-              for r in rows]
+    table = reporting.table(["model", "step", "result", "s"],
+                            [[r["model"], r["step"], r["status"], f"{r['seconds']:.0f}"]
+                             for r in rows])
     command = reporting.command_line("models_written_elsewhere.py")
     caption = (f"larq-zoo 2.4 models, weights=None, {FLAGS.size}x{FLAGS.size}, 4 CIFAR-10 "
                f"photos resized; {reporting.machine()}. `{command}`")
-    reporting.write_results(FLAGS.output, caption + "\n\n" + "\n".join(table),
+    reporting.write_results(FLAGS.output, caption + "\n\n" + table,
                             {"caption": caption, "rows": rows})
 
 

@@ -47,6 +47,19 @@ def machine():
     return f"{name} ({os.cpu_count()} cores)"
 
 
+def table(header, rows):
+    """A Markdown table of `header` (column titles) and `rows` (lists of cells, shown with
+    `str`), as one string.
+
+    ```python
+    table(["model", "ms"], [["bnn_resnet18", "7.4"]])  # "| model | ms |\n| --- | --- |\n..."
+    ```
+    """
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def write_results(output, markdown, payload):
     """Writes `markdown` to `<output>.md` and `payload` to `<output>.json`, making the folder."""
     output = pathlib.Path(output)

@@ -79,16 +79,15 @@ def main(argv):
     tf.keras.utils.set_random_seed(0)
     started = time.strftime("%Y-%m-%d")
     rows = [compare(name) for name in FLAGS.models or zoo.list_models()]
-    lines = ["| model | input | weights, images | images | top-1 agreement, runtime vs LCE | "
-             "outputs identical | max abs difference | top-1 agreement with Keras |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['model']} | {r['input']} | {r['weights']} | {r['images']} | "
-              f"{100 * r['agreement']:.0f} % | {100 * r['identical']:.0f} % | "
-              f"{r['max_abs_diff']:.2g} | {100 * r['keras_agreement']:.0f} % |" for r in rows]
+    table = reporting.table(
+        ["model", "input", "weights, images", "images", "top-1 agreement, runtime vs LCE",
+         "outputs identical", "max abs difference", "top-1 agreement with Keras"],
+        [[r["model"], r["input"], r["weights"], r["images"], f"{100 * r['agreement']:.0f} %",
+          f"{100 * r['identical']:.0f} %", f"{r['max_abs_diff']:.2g}",
+          f"{100 * r['keras_agreement']:.0f} %"] for r in rows])
     command = reporting.command_line("runtime_agreement.py")
     caption = (f"keras_bnn's runtime ({runtime.available_kernels()[1]}) against LCE's "
                f"interpreter (xnnpack), {reporting.machine()}, {started}. `{command}`")
-    table = "\n".join(lines)
     print(f"\n{caption}\n\n{table}")
     reporting.write_results(FLAGS.output, f"{caption}\n\n{table}",
                             {"date": started, "command": command, "rows": rows})

@@ -30,6 +30,7 @@ from absl import app, flags
 import keras_bnn
 from keras_bnn._keras import keras, tf
 from zoo import baselines, blocks
+import reporting  # benchmarks/reporting.py, beside this script
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch_size", 64, "Batch size.")
@@ -104,15 +105,15 @@ def cpu_time_by_op_type(step):
 def profile_table(profiles):
     """Per variant, the op types whose CPU time differs most from (b)'s."""
     reference = profiles[REFERENCE]
-    lines = ["| network | CPU ms/step | vs (b): largest differences by op type (ms) |",
-             "| --- | --- | --- |"]
+    rows = []
     for name, totals in profiles.items():
         differences = {op: totals[op] - reference[op] for op in totals | reference}
         largest = sorted(differences, key=lambda op: -abs(differences[op]))
         shown = ", ".join(f"{op} {differences[op]:+.1f}" for op in largest[:FLAGS.profile_rows]
                           if name != REFERENCE)
-        lines.append(f"| {name} | {sum(totals.values()):.1f} | {shown or 'reference'} |")
-    return "\n".join(lines)
+        rows.append([name, f"{sum(totals.values()):.1f}", shown or "reference"])
+    return reporting.table(["network", "CPU ms/step",
+                            "vs (b): largest differences by op type (ms)"], rows)
 
 
 def main(argv):
@@ -131,11 +132,9 @@ def main(argv):
             times[name].append((time.perf_counter() - started) / FLAGS.steps)
 
     reference = statistics.median(times[REFERENCE])
-    lines = ["| network | step (ms) | vs (b) |", "| --- | --- | --- |"]
-    for name in VARIANTS:
-        median = statistics.median(times[name])
-        lines.append(f"| {name} | {median * 1e3:.1f} | {median / reference:.2f}x |")
-    table = "\n".join(lines)
+    table = reporting.table(["network", "step (ms)", "vs (b)"], [
+        [name, f"{statistics.median(times[name]) * 1e3:.1f}",
+         f"{statistics.median(times[name]) / reference:.2f}x"] for name in VARIANTS])
     print(f"VGG-small x{FLAGS.width_multiplier}, {SHAPE}, batch {FLAGS.batch_size}, median of "
           f"{FLAGS.rounds} rounds x {FLAGS.steps} steps, {time.strftime('%Y-%m-%d')}\n{table}")
     if FLAGS.profile:

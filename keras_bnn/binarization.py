@@ -83,7 +83,7 @@ _NON_NEGATIVE = {"relu", "relu6", "sigmoid", "hard_sigmoid", "softmax", "softplu
                  "exponential"}
 # Weightless layers that keep values non-negative: a binary layer's input is searched
 # through them for such an activation.
-_SIGN_KEEPING = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D,
+_NON_NEGATIVE_KEEPING = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D,
                  keras.layers.AveragePooling1D, keras.layers.AveragePooling2D,
                  keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
                  keras.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling2D,
@@ -346,7 +346,7 @@ def _is_non_negative(entries, name):
         return all(_is_non_negative(inner, output[0])
                    for output in entry["config"]["output_layers"])
     sources = source_names(entry)
-    if _class_of(entry) in _SIGN_KEEPING and len(sources) == 1:
+    if _class_of(entry) in _NON_NEGATIVE_KEEPING and len(sources) == 1:
         return _is_non_negative(entries, sources[0])
     return entry["class_name"] in _MERGES and all(_is_non_negative(entries, source)
                                                   for source in sources)
@@ -366,7 +366,7 @@ def _fix_constant_input(config, change):
         while _is_non_negative(entries, source[0]):  # what it reads after a fix may be too
             chain, producer = [], entries[source[0]]
             while _non_negative_activation(producer) is None:
-                if _class_of(producer) not in _SIGN_KEEPING:
+                if _class_of(producer) not in _NON_NEGATIVE_KEEPING:
                     _centre(config, source, change)
                     break
                 chain.append(producer)

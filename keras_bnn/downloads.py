@@ -16,12 +16,11 @@ import hashlib
 import http.client
 import os
 import pathlib
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from keras_bnn.files import check_writable_folder
+from keras_bnn.files import check_writable_folder, replaced_atomically
 
 __all__ = ["CACHE_ENVIRONMENT_VARIABLE", "DownloadError", "cache_dir", "fetch", "file_sha256"]
 
@@ -91,10 +90,8 @@ def fetch(url, sha256, *, filename=None, directory=None, timeout=60):
     except OSError as error:
         raise DownloadError(f"Cannot cache {name}: {error}. Set ${CACHE_ENVIRONMENT_VARIABLE} "
                             "to a folder you can write.") from None
-    directory.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
+    with replaced_atomically(target) as temporary:
+        with open(temporary, "wb") as file:
             _download(url, file, timeout, target)
         actual = file_sha256(temporary)
         if actual != expected:
@@ -102,9 +99,6 @@ def fetch(url, sha256, *, filename=None, directory=None, timeout=60):
                 f"{url} has SHA-256 {actual}, not the expected {expected}: the file is "
                 "corrupted or not the one registered. Nothing was cached."
             )
-        os.replace(temporary, target)
-    finally:
-        pathlib.Path(temporary).unlink(missing_ok=True)
     return target
 
 

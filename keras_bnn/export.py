@@ -41,13 +41,12 @@ from keras_bnn._keras import all_layers, keras, lq, tf
 from keras_bnn.converter_fixes import exact_strided_padding
 from keras_bnn.converter_process import ConverterCrash
 from keras_bnn.decoupling import has_ternary_activations
-from keras_bnn.files import check_writable_folder
+from keras_bnn.files import check_writable_folder, write_bytes_atomically
 from keras_bnn.graphs import as_functional, has_graph, is_binary_layer
 from keras_bnn.keras3 import to_tf_keras
 from keras_bnn.lce import (DEFAULT_KERNEL, FALLBACK_KERNEL, KERNELS, inference_function,
                            lce_flatbuffer, lce_interpreter, run)
 from keras_bnn.quantizers import TernarySign
-from keras_bnn.training import write_bytes_atomically
 from keras_bnn.verification import (ConvCheck, VerificationError, check_binary_convs,
                                     compare)
 

@@ -1,16 +1,25 @@
-"""Checks on where keras_bnn writes, made before any work so that a bad path fails at once
-with one clear line (train.py's run folder, the export's file, the download cache).
+"""How keras_bnn writes files: checks made before any work, so that a bad path fails at
+once with one clear line (train.py's run folder, the export's file, the download cache),
+and writes that replace a file in one step, so that a reader never sees half a file and a
+failed write leaves none (every file train.py, the export and the download cache write).
 
 ```python
-from keras_bnn.files import check_writable_folder
+from keras_bnn.files import check_writable_folder, replaced_atomically, write_json_atomically
 check_writable_folder("runs/x")
+write_json_atomically("runs/x/metrics.json", {"accuracy": 0.9})
+with replaced_atomically("runs/x/model.keras") as temporary:  # same suffix, same folder
+    model.save(temporary)
 ```
 """
 
+import contextlib
+import json
+import os
 import pathlib
 import tempfile
 
-__all__ = ["check_writable_folder"]
+__all__ = ["check_writable_folder", "replaced_atomically", "write_bytes_atomically",
+           "write_json_atomically"]
 
 
 def check_writable_folder(path):
@@ -34,3 +43,44 @@ def check_writable_folder(path):
             pass
     except OSError as error:
         raise PermissionError(f"{existing} is not writable ({error.strerror})") from None
+
+
+@contextlib.contextmanager
+def replaced_atomically(path):
+    """A temporary path beside `path` (same folder and suffix) to write to; when the block
+    ends without an error it replaces `path` in one step (`os.replace`, atomic on one file
+    system), and when it raises it is removed. Creates the folder.
+
+    ```python
+    with replaced_atomically("model.keras") as temporary:
+        model.save(temporary)
+    ```
+
+    # Raises
+        OSError: when the folder cannot be made or written; the error of the block itself,
+            never one of the clean-up after it.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.stem}-",
+                                             suffix=path.suffix)
+    os.close(descriptor)
+    temporary = pathlib.Path(temporary)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+
+
+def write_bytes_atomically(path, data):
+    """Writes `data` to `path` through `replaced_atomically`. Returns the path."""
+    with replaced_atomically(path) as temporary:
+        temporary.write_bytes(data)
+    return pathlib.Path(path)
+
+
+def write_json_atomically(path, payload):
+    """Writes JSON to `path` through `replaced_atomically`."""
+    write_bytes_atomically(path, (json.dumps(payload, indent=2, default=float) + "\n").encode())

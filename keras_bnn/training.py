@@ -18,16 +18,14 @@ history = fit_resumable(
 ```
 """
 
-import contextlib
 import json
-import os
 import pathlib
 import tempfile
 
 from keras_bnn._keras import keras, tf
+from keras_bnn.files import write_json_atomically
 
-__all__ = ["fit_resumable", "is_chief", "load_history", "mirrored_strategy",
-           "write_bytes_atomically", "write_json_atomically"]
+__all__ = ["fit_resumable", "is_chief", "load_history", "mirrored_strategy"]
 
 _HISTORY_FILE = "history.json"
 
@@ -64,32 +62,6 @@ def is_chief(strategy=None):
         and resolver.task_id == 0
         and "chief" not in resolver.cluster_spec().as_dict()
     )
-
-
-def write_bytes_atomically(path, data):
-    """Writes `data` to `path` through a temporary file, so readers never see half a file
-    and a failed write leaves none; creates the folder. Returns the path.
-
-    # Raises
-        OSError: when the folder cannot be made or written; the error of the write itself,
-            never one of the clean-up after it.
-    """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json_atomically(path, payload):
-    """Writes JSON to `path` as `write_bytes_atomically` does."""
-    write_bytes_atomically(path, (json.dumps(payload, indent=2, default=float) + "\n").encode())
 
 
 def load_history(checkpoint_dir):

@@ -44,3 +44,9 @@ def test_results_are_written_as_markdown_and_json(tmp_path):
     reporting.write_results(tmp_path / "new" / "accuracy_x", "caption\n\n| a |", {"rows": [1]})
     assert (tmp_path / "new" / "accuracy_x.md").read_text() == "caption\n\n| a |\n"
     assert json.loads((tmp_path / "new" / "accuracy_x.json").read_text()) == {"rows": [1]}
+
+
+def test_tables_have_a_header_a_rule_and_one_line_per_row():
+    text = reporting.table(["model", "ms"], [["bnn_resnet18", 7.4], ["recu_resnet18", "6.4"]])
+    assert text.splitlines() == ["| model | ms |", "| --- | --- |", "| bnn_resnet18 | 7.4 |",
+                                 "| recu_resnet18 | 6.4 |"]

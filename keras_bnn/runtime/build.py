@@ -4,8 +4,9 @@ The library is C (`keras_bnn/runtime/native/`), built with the machine's C compi
 or `$CC`) the first time it is needed, or ahead of time by `make setup`
 (`python -m keras_bnn.runtime build`). Its name carries a hash of the sources, the flags
 and the compiler, so a change of any of them builds a new one and a stale library is
-never loaded; the build writes a temporary file and renames it, so two processes building
-at once, or a build that fails, never leave a half-written library. One build runs on
+never loaded; the build writes a temporary file and renames it
+(`keras_bnn.files.replaced_atomically`), so two processes building at once, or a build
+that fails, never leave a half-written library. One build runs on
 every x86-64 CPU: the kernels for AVX2 and AVX-512 are compiled for those instruction sets
 alone and chosen at run time.
 
@@ -27,10 +28,9 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 
 from keras_bnn.downloads import CACHE_ENVIRONMENT_VARIABLE, cache_dir
-from keras_bnn.files import check_writable_folder
+from keras_bnn.files import check_writable_folder, replaced_atomically
 
 __all__ = ["FLAGS", "SANITIZER_FLAGS", "SANITIZE_ENVIRONMENT_VARIABLE", "RuntimeUnavailable",
            "compiler", "library_path", "main", "sources"]
@@ -146,20 +146,15 @@ def _library_path(flags: tuple, variant: str, compiler_variable: str | None,
         raise RuntimeUnavailable(f"Cannot build keras_bnn's runtime into {folder}: {error}. "
                                  f"Set ${CACHE_ENVIRONMENT_VARIABLE} to a folder you can "
                                  "write.") from None
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(descriptor)
-    try:
-        c_files = [str(path) for path in sources() if path.suffix == ".c"]
-        result = subprocess.run([*shlex.split(command), *flags, *c_files, "-o", temporary,
+    c_files = [str(path) for path in sources() if path.suffix == ".c"]
+    with replaced_atomically(target) as temporary:
+        result = subprocess.run([*shlex.split(command), *flags, *c_files, "-o", str(temporary),
                                  "-lm"], capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise RuntimeUnavailable(
                 f"Compiling keras_bnn's runtime with {command} failed; LCE's interpreter "
                 f"still runs the programs (kernel='xnnpack'). The compiler said:\n"
                 f"{result.stderr.strip()}")
-        os.replace(temporary, target)
-    finally:
-        pathlib.Path(temporary).unlink(missing_ok=True)
     for stale in folder.glob(f"libkeras_bnn_runtime-{variant}-*.so"):
         if stale != target:  # built from older sources; a process that loaded it keeps it
             stale.unlink(missing_ok=True)
