@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
+from zoo import registry
 from keras_bnn import quantizers
 
 # Binary convs, and full-precision shortcut convs, per model: every model must be listed.
@@ -40,7 +41,8 @@ OTHER_INPUT = {
     "bnn_vgg_small": (28, 28, 1),
 }
 
-MODELS = [name for name in zoo.list_models() if name.startswith("bnn_")]
+# The baselines, as the registry knows them (`zoo.registry`).
+MODELS = sorted(registry.names(family="baselines") + registry.names(family="resnets"))
 
 
 def input_shape(name):

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
+from zoo import registry
 from keras_bnn.quantizers import TernarySign
 import keras_bnn
 from decoupling_checks import assert_same_function, perturb_batch_norms
@@ -16,6 +17,12 @@ MODELS = [("vgg7", (32, 32, 3)), ("vgg_small", (32, 32, 3)), ("alexnet", (64, 64
 
 def binary_macs(model):
     return lq.models.ModelProfile(model).op_count("mac", 1)
+
+
+def test_every_binaryduo_model_of_the_zoo_is_tested():
+    assert set(registry.names(family="binaryduo")) == {f"binaryduo_{name}" for name, _ in MODELS}
+    assert all(registry.entry(f"binaryduo_{name}").deployed == {"stage": "decoupled"}
+               for name, _ in MODELS)
 
 
 @pytest.mark.parametrize("name,shape", MODELS)

@@ -9,7 +9,7 @@ import tensorflow as tf
 import zoo
 from keras_bnn.layers import DataDrivenGate, LearnedRescaling
 from keras_bnn.quantizers import TanhSign
-from zoo import real_to_binary
+from zoo import real_to_binary, registry
 
 MODELS = {"real_to_binary_resnet18": DataDrivenGate, "strong_baseline_resnet18": LearnedRescaling}
 SMALL = {"stage_filters": (8, 16, 32, 64)}
@@ -20,8 +20,7 @@ def quant_convs(model):
 
 
 def test_every_real_to_binary_model_of_the_zoo_is_tested():
-    assert {name for name in zoo.list_models()
-            if zoo.MODELS[name].__module__ == real_to_binary.__name__} == set(MODELS)
+    assert set(registry.names(family="real_to_binary")) == set(MODELS)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
+from zoo import registry
 from keras_bnn.layers import HardTanh, PadChannels, ReCUConv2D
 
 # model: (input shape for the tests, ReCU convs, Bi-Real units, downsampling stages)
@@ -29,7 +30,7 @@ def build(name, **options):
 
 
 def test_every_recu_model_of_the_zoo_is_tested():
-    assert {name for name in zoo.list_models() if name.startswith("recu_")} == set(MODELS)
+    assert set(registry.names(family="recu")) == set(MODELS)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -25,42 +25,18 @@ import pathlib
 
 from keras_bnn import downloads, quantizers
 from keras_bnn._keras import keras
-from zoo import baselines, binaryduo, real_to_binary, recu, resnets
+from zoo import baselines, binaryduo, real_to_binary, recu, registry, resnets  # noqa: F401
 from zoo import weights as weights_lib
 from zoo.blocks import CLASSIFIER
 
-MODELS = {
-    "binaryduo_alexnet": binaryduo.binaryduo_alexnet,
-    "binaryduo_resnet18": binaryduo.binaryduo_resnet18,
-    "binaryduo_vgg7": binaryduo.binaryduo_vgg7,
-    "binaryduo_vgg_small": binaryduo.binaryduo_vgg_small,
-    "bnn_alexnet": baselines.bnn_alexnet,
-    "bnn_resnet18": resnets.bnn_resnet18,
-    "bnn_resnet20": resnets.bnn_resnet20,
-    "bnn_small": baselines.bnn_small,
-    "bnn_vgg7": baselines.bnn_vgg7,
-    "bnn_vgg_small": baselines.bnn_vgg_small,
-    "real_to_binary_resnet18": real_to_binary.real_to_binary_resnet18,
-    "recu_resnet18": recu.recu_resnet18,
-    "recu_resnet18_cifar": recu.recu_resnet18_cifar,
-    "recu_resnet20": recu.recu_resnet20,
-    "recu_resnet34": recu.recu_resnet34,
-    "recu_small": recu.recu_small,
-    "recu_vgg_small": recu.recu_vgg_small,
-    "strong_baseline_resnet18": real_to_binary.strong_baseline_resnet18,
-}
-
 WEIGHTS_SUFFIXES = (".h5", ".keras")
 
-
-def _builder_defaults(builder):
-    """The builder's own defaults of `input_shape` and `num_classes`."""
-    parameters = inspect.signature(builder).parameters
-    return {key: parameters[key].default for key in ("input_shape", "num_classes")}
-
-
-# Per model, the `input_shape` and `num_classes` it is built with when not given.
-DEFAULTS = {name: _builder_defaults(builder) for name, builder in MODELS.items()}
+# Every registered model's builder, and the `input_shape` and `num_classes` it is built
+# with when not given (the registry's, see `zoo.registry`).
+MODELS = {name: registry.entry(name).builder for name in registry.names()}
+DEFAULTS = {name: {"input_shape": registry.entry(name).input_shape,
+                   "num_classes": registry.entry(name).num_classes}
+            for name in registry.names()}
 
 
 def list_models():
@@ -69,13 +45,14 @@ def list_models():
     # Returns
         A list of strings, each a valid `name` for `get_model`.
     """
-    return sorted(MODELS)
+    return registry.names()
 
 
 def deployed_options(name):
-    """The builder options of `name`'s deployable form: BinaryDuo's networks decoupled
-    (Larq Compute Engine cannot run their ternary activations), the others as they are."""
-    return {"stage": "decoupled"} if name.startswith("binaryduo_") else {}
+    """The builder options of `name`'s deployable form (registered with it): BinaryDuo's
+    networks decoupled (Larq Compute Engine cannot run their ternary activations), the
+    others as they are."""
+    return dict(registry.entry(name).deployed)
 
 
 def parse_options(pairs):

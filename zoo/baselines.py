@@ -9,6 +9,7 @@ and `kernel_constraint`, so that a method can swap the quantizers of every binar
 
 from keras_bnn._keras import keras
 from zoo import blocks
+from zoo.registry import register_model
 
 
 def _map_size(x):
@@ -31,7 +32,9 @@ def _check_filters(filters, expected_length, model_name):
         )
 
 
+@register_model()
 def bnn_small(
+    *,
     input_shape=(28, 28, 1),
     num_classes=10,
     input_quantizer="ste_sign",
@@ -77,7 +80,9 @@ def bnn_small(
     return keras.Model(inputs, outputs, name="bnn_small")
 
 
+@register_model()
 def bnn_vgg_small(
+    *,
     input_shape=(32, 32, 3),
     num_classes=10,
     input_quantizer="ste_sign",
@@ -153,7 +158,9 @@ def vgg_small(conv, input_shape, num_classes, width_multiplier=1.0, name="vgg_sm
     return keras.Model(inputs, outputs, name=name)
 
 
+@register_model()
 def bnn_vgg7(
+    *,
     input_shape=(32, 32, 3),
     num_classes=10,
     input_quantizer="ste_sign",
@@ -232,7 +239,9 @@ def bnn_vgg7(
     return keras.Model(inputs, outputs, name="bnn_vgg7")
 
 
+@register_model()
 def bnn_alexnet(
+    *,
     input_shape=(224, 224, 3),
     num_classes=1000,
     input_quantizer="ste_sign",

@@ -21,6 +21,7 @@ import math
 
 from keras_bnn.decoupling import decouple
 from zoo import baselines, resnets
+from zoo.registry import register_model
 
 STAGES = ("ternary", "decoupled")
 
@@ -55,9 +56,10 @@ def _at_stage(build, stage):
     return decouple(model) if stage == "decoupled" else model
 
 
-def binaryduo_vgg7(input_shape=(32, 32, 3), num_classes=10, stage="ternary",
-                   input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
-                   kernel_constraint="weight_clip"):
+@register_model(recipe="binaryduo", deployed={"stage": "decoupled"})
+def binaryduo_vgg7(*, input_shape=(32, 32, 3), num_classes=10, stage="ternary",
+                      input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
+                      kernel_constraint="weight_clip"):
     """BinaryDuo's CIFAR-10 VGG-7 with the official coupled widths 45-45-90-90-336-512.
 
     The layout of `bnn_vgg7` (the official tinyVGG7); see there.
@@ -71,13 +73,15 @@ def binaryduo_vgg7(input_shape=(32, 32, 3), num_classes=10, stage="ternary",
         ValueError: for an unknown stage.
     """
     return _at_stage(lambda: baselines.bnn_vgg7(
-        input_shape, num_classes, input_quantizer, kernel_quantizer, kernel_constraint,
+        input_shape=input_shape, num_classes=num_classes, input_quantizer=input_quantizer,
+        kernel_quantizer=kernel_quantizer, kernel_constraint=kernel_constraint,
         filters=(45, 45, 90, 90, 336, 512)), stage)
 
 
-def binaryduo_vgg_small(input_shape=(32, 32, 3), num_classes=10, stage="ternary",
-                        input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
-                        kernel_constraint="weight_clip", width_multiplier=1.0):
+@register_model(recipe="binaryduo", deployed={"stage": "decoupled"})
+def binaryduo_vgg_small(*, input_shape=(32, 32, 3), num_classes=10, stage="ternary",
+                           input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
+                           kernel_constraint="weight_clip", width_multiplier=1.0):
     """VGG-small for 28x28 and 32x32 images, every width scaled by 1/sqrt(2).
 
     # Arguments
@@ -91,13 +95,15 @@ def binaryduo_vgg_small(input_shape=(32, 32, 3), num_classes=10, stage="ternary"
         ValueError: for an unknown stage.
     """
     return _at_stage(lambda: baselines.bnn_vgg_small(
-        input_shape, num_classes, input_quantizer, kernel_quantizer, kernel_constraint,
+        input_shape=input_shape, num_classes=num_classes, input_quantizer=input_quantizer,
+        kernel_quantizer=kernel_quantizer, kernel_constraint=kernel_constraint,
         width_multiplier=width_multiplier / math.sqrt(2)), stage)
 
 
-def binaryduo_alexnet(input_shape=(224, 224, 3), num_classes=1000, stage="ternary",
-                      input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
-                      kernel_constraint="weight_clip", widths="official"):
+@register_model(recipe="binaryduo", deployed={"stage": "decoupled"})
+def binaryduo_alexnet(*, input_shape=(224, 224, 3), num_classes=1000, stage="ternary",
+                         input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
+                         kernel_constraint="weight_clip", widths="official"):
     """BinaryDuo's ImageNet AlexNet, by default at the official coupled widths.
 
     `widths="official"`: 88-192-256-256-192-2400-4096, as the official code; decoupled,
@@ -119,13 +125,15 @@ def binaryduo_alexnet(input_shape=(224, 224, 3), num_classes=1000, stage="ternar
     """
     filters = _widths("alexnet", widths)
     return _at_stage(lambda: baselines.bnn_alexnet(
-        input_shape, num_classes, input_quantizer, kernel_quantizer, kernel_constraint,
+        input_shape=input_shape, num_classes=num_classes, input_quantizer=input_quantizer,
+        kernel_quantizer=kernel_quantizer, kernel_constraint=kernel_constraint,
         filters=filters), stage)
 
 
-def binaryduo_resnet18(input_shape=(224, 224, 3), num_classes=1000, stage="ternary",
-                       input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
-                       kernel_constraint="weight_clip", stem=None, widths="official"):
+@register_model(recipe="binaryduo", deployed={"stage": "decoupled"})
+def binaryduo_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, stage="ternary",
+                          input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
+                          kernel_constraint="weight_clip", stem=None, widths="official"):
     """ResNet-18 (Bi-Real double skips), by default at the official coupled stage widths.
 
     `widths="official"`: stages of 64-90-180-360 channels; decoupled, 1.5 % fewer
@@ -151,5 +159,6 @@ def binaryduo_resnet18(input_shape=(224, 224, 3), num_classes=1000, stage="terna
     """
     stage_filters = _widths("resnet18", widths)
     return _at_stage(lambda: resnets.bnn_resnet18(
-        input_shape, num_classes, input_quantizer, kernel_quantizer, kernel_constraint,
+        input_shape=input_shape, num_classes=num_classes, input_quantizer=input_quantizer,
+        kernel_quantizer=kernel_quantizer, kernel_constraint=kernel_constraint,
         stem=stem, stage_filters=stage_filters), stage)

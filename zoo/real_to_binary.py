@@ -58,6 +58,7 @@ import re
 from keras_bnn._keras import keras
 from keras_bnn.layers import DataDrivenGate, LearnedRescaling
 from zoo import blocks, resnets
+from zoo.registry import register_model
 
 # Per stage: the input quantizer, kernel quantizer and kernel constraint of the binary convs.
 STAGES = {
@@ -118,8 +119,9 @@ def _resnet18(name, scaling, input_shape, num_classes, stage, stem, stage_filter
     return keras.Model(inputs, resnets.classifier_head(x, num_classes), name=name)
 
 
-def real_to_binary_resnet18(input_shape=(224, 224, 3), num_classes=1000, stage="binary",
-                            stem=None, stage_filters=(64, 128, 256, 512)):
+@register_model(recipe="real_to_binary")
+def real_to_binary_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, stage="binary",
+                               stem=None, stage_filters=(64, 128, 256, 512)):
     """Real-to-Binary's ResNet-18: the strong baseline with data-driven gates.
 
     16 binary 3x3 convs, each followed by `DataDrivenGate` (computed from the conv's
@@ -150,8 +152,9 @@ def real_to_binary_resnet18(input_shape=(224, 224, 3), num_classes=1000, stage="
                      stage, stem, stage_filters)
 
 
-def strong_baseline_resnet18(input_shape=(224, 224, 3), num_classes=1000, stage="binary",
-                             stem=None, stage_filters=(64, 128, 256, 512)):
+@register_model(recipe="two_step")
+def strong_baseline_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, stage="binary",
+                                stem=None, stage_filters=(64, 128, 256, 512)):
     """Real-to-Binary's strong baseline ResNet-18: learned rescaling, PReLU, double skips.
 
     `real_to_binary_resnet18` with `LearnedRescaling` (per channel, row and column) in

@@ -21,6 +21,7 @@ from keras_bnn.decoupling import decouple, has_ternary_activations
 from keras_bnn.distillation import Distiller
 from keras_bnn.twin import float_twin
 from zoo import real_to_binary as real_to_binary_models
+from zoo import registry
 
 __all__ = ["RECIPES", "Distillation", "RunRequest", "Stage", "default_recipe", "get_recipe",
            "recipe_names"]
@@ -297,7 +298,7 @@ def _build_stage_variant(request, recipe, stage):
         request, model_options={**request.model_options, "stage": stage}))
 
     def build_model(previous_model):
-        if zoo.MODELS[request.model].__module__ != real_to_binary_models.__name__:
+        if registry.entry(request.model).family != "real_to_binary":
             raise ValueError(
                 f"The {recipe} recipe trains real_to_binary_* and strong_baseline_* models "
                 f"stage after stage; {request.model!r} has no such stages."
@@ -393,17 +394,10 @@ RECIPES = {"binaryduo": binaryduo, "float_twin": float_twin_stage,
            "real_to_binary": real_to_binary, "recu": recu, "single": single_stage,
            "two_step": two_step}
 
-# The recipe of each model family (by name prefix); "single" for the others.
-_FAMILY_RECIPES = {"binaryduo_": "binaryduo", "real_to_binary_": "real_to_binary",
-                   "recu_": "recu", "strong_baseline_": "two_step"}
-
-
 def default_recipe(model_name):
-    """The recipe a zoo model trains with by default: its method's, else "single"."""
-    for prefix, recipe in _FAMILY_RECIPES.items():
-        if model_name.startswith(prefix):
-            return recipe
-    return "single"
+    """The recipe a zoo model trains with by default: its method's, registered with it
+    (`zoo.registry`), "single" for the baselines."""
+    return registry.entry(model_name).recipe
 
 
 def recipe_names():

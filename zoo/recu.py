@@ -34,6 +34,7 @@ from keras_bnn._keras import keras
 from keras_bnn.layers import HardTanh
 from keras_bnn.quantizers import check_tau
 from zoo import baselines, blocks, resnets
+from zoo.registry import register_model
 
 # τ of a fresh ReCU conv when the recipe schedules it (the schedule's first value).
 SCHEDULED_TAU_START = 0.85
@@ -57,7 +58,8 @@ def _recu_resnet(name, input_shape, num_classes, tau, stem, stage_filters, block
     return keras.Model(inputs, outputs, name=name)
 
 
-def recu_resnet20(input_shape=(32, 32, 3), num_classes=10, tau=None):
+@register_model(recipe="recu")
+def recu_resnet20(*, input_shape=(32, 32, 3), num_classes=10, tau=None):
     """ReCU's CIFAR ResNet-20: 16-32-64 channels, 3 basic blocks per stage.
 
     A full-precision 3x3 conv of 16 channels, then 18 ReCU convs, each with its own
@@ -83,7 +85,8 @@ def recu_resnet20(input_shape=(32, 32, 3), num_classes=10, tau=None):
                         3, resnets.zero_pad_shortcut)
 
 
-def recu_resnet18_cifar(input_shape=(32, 32, 3), num_classes=10, tau=None):
+@register_model(recipe="recu")
+def recu_resnet18_cifar(*, input_shape=(32, 32, 3), num_classes=10, tau=None):
     """ReCU's CIFAR ResNet-18: a 3x3 stem, 64-128-256-512 channels, 2 basic blocks per stage.
 
     Like `recu_resnet20` (zero-channel shortcuts), four stages wide. The paper reports
@@ -102,7 +105,8 @@ def recu_resnet18_cifar(input_shape=(32, 32, 3), num_classes=10, tau=None):
                         (64, 128, 256, 512), 2, resnets.zero_pad_shortcut)
 
 
-def recu_resnet18(input_shape=(224, 224, 3), num_classes=1000, tau=None):
+@register_model(recipe="recu")
+def recu_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, tau=None):
     """ReCU's ImageNet ResNet-18: the 7x7/2 stem and max-pool, 64-128-256-512 channels.
 
     16 ReCU convs with their own shortcuts; at a downsample the shortcut is a
@@ -122,7 +126,8 @@ def recu_resnet18(input_shape=(224, 224, 3), num_classes=1000, tau=None):
                         (64, 128, 256, 512), 2, resnets.strided_conv_shortcut)
 
 
-def recu_resnet34(input_shape=(224, 224, 3), num_classes=1000, tau=None):
+@register_model(recipe="recu")
+def recu_resnet34(*, input_shape=(224, 224, 3), num_classes=1000, tau=None):
     """ReCU's ImageNet ResNet-34: as `recu_resnet18` with 3-4-6-3 basic blocks per stage.
 
     The paper reports 65.1 % top-1.
@@ -140,7 +145,8 @@ def recu_resnet34(input_shape=(224, 224, 3), num_classes=1000, tau=None):
                         (64, 128, 256, 512), (3, 4, 6, 3), resnets.strided_conv_shortcut)
 
 
-def recu_vgg_small(input_shape=(32, 32, 3), num_classes=10, tau=None, width_multiplier=1.0):
+@register_model(recipe="recu")
+def recu_vgg_small(*, input_shape=(32, 32, 3), num_classes=10, tau=None, width_multiplier=1.0):
     """ReCU's VGG-small for CIFAR-10 (the layout of `bnn_vgg_small`) with ReCU convs.
 
     The paper reports 92.2 % on CIFAR-10.
@@ -160,7 +166,8 @@ def recu_vgg_small(input_shape=(32, 32, 3), num_classes=10, tau=None, width_mult
                                name="recu_vgg_small")
 
 
-def recu_small(input_shape=(28, 28, 1), num_classes=10, tau=None):
+@register_model(recipe="recu")
+def recu_small(*, input_shape=(28, 28, 1), num_classes=10, tau=None):
     """`recu_vgg_small` at 1/8 width (16-16-32-32-64-64 channels): the default of `train.py`.
 
     Small enough to train on a laptop CPU in minutes, and the most accurate binary network

@@ -16,6 +16,7 @@ import functools
 from keras_bnn._keras import keras
 from keras_bnn.layers import HardTanh, PadChannels
 from zoo import blocks
+from zoo.registry import register_model
 
 _STEMS = ("imagenet", "cifar")
 
@@ -132,7 +133,9 @@ def resolve_stem(stem_kind, input_shape):
     return stem_kind
 
 
+@register_model()
 def bnn_resnet18(
+    *,
     input_shape=(224, 224, 3),
     num_classes=1000,
     input_quantizer="ste_sign",
@@ -185,7 +188,9 @@ def bnn_resnet18(
     return keras.Model(inputs, classifier_head(x, num_classes), name="bnn_resnet18")
 
 
+@register_model()
 def bnn_resnet20(
+    *,
     input_shape=(32, 32, 3),
     num_classes=10,
     input_quantizer="ste_sign",
