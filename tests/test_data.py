@@ -431,7 +431,7 @@ def offline(monkeypatch):
     def no_download(*args, **kwargs):
         pytest.fail("a download was started although the network was found missing")
 
-    monkeypatch.setattr(data.socket, "create_connection", refuse)
+    monkeypatch.setattr(data.tfds.socket, "create_connection", refuse)
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_download)
 
 
@@ -465,7 +465,7 @@ def test_a_failed_download_becomes_one_clear_error(tmp_path, monkeypatch, no_loc
     def failing_download(*args, **kwargs):
         raise ConnectionError("Max retries exceeded with url: /cvdf-datasets/mnist (test)\n...")
 
-    monkeypatch.setattr(data, "_network_available", lambda: True)
+    monkeypatch.setattr(data.tfds, "_network_available", lambda: True)
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", failing_download)
     with pytest.raises(data.DataNotFoundError) as error:
         data.load("mnist", tmp_path)
@@ -474,7 +474,7 @@ def test_a_failed_download_becomes_one_clear_error(tmp_path, monkeypatch, no_loc
 
 
 def test_imagenet_without_its_manual_download_says_what_to_download(tmp_path, monkeypatch):
-    monkeypatch.setattr(data.socket, "create_connection", lambda *args, **kwargs: pytest.fail(
+    monkeypatch.setattr(data.tfds.socket, "create_connection", lambda *args, **kwargs: pytest.fail(
         "no network access is needed to find the manual download missing"))
     started = time.monotonic()
     with pytest.raises(data.DataNotFoundError) as error:
