@@ -4,33 +4,33 @@
     python benchmarks/accuracy.py --dataset=cifar10 --data_dir=DIR --epochs=3 \
         --max_train_examples=20000 --data_source="JPEG copy"   # DIR: the copy extracted
 
-Trains, with `train.py` (one run folder per budget, method and seed under `--runs_dir`, e.g.
+Trains, with `zoo.run.train` (one run folder per budget, method and seed under `--runs_dir`, e.g.
 `runs/accuracy/cifar10/3ep-20000ex-w0.125/recu/seed0`; re-running the command resumes or
 reuses them), VGG-small at `--width_multiplier` as:
 
 - the baseline BNN (`bnn_vgg_small`, Adam + cosine),
 - BinaryDuo (`binaryduo_vgg_small`: ternary stage, decoupling, binary stage; the two stages
-  together take the baseline's epochs, a third of them in stage 2),
+  together take the baseline's epochs, split in the official ratio, `recipes.binaryduo_epochs`),
 - ReCU with its τ schedule (`recu_vgg_small`, the `recu` recipe),
 - ReCU with τ = 1 (no clamp),
-- the full-precision twin (the baseline's layers without quantizers, `--recipe=float_twin`),
+- the full-precision twin (the baseline's layers without quantizers, the `float_twin` recipe),
 
 and prints per method the parameters, binary MACs, test accuracy (mean ± std over the
 seeds) and wall time per run; writes the table as Markdown and JSON to `--output`.
 """
 
-import json
 import pathlib
 import statistics
-import subprocess
-import sys
 import time
 
 from absl import app, flags
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
-from keras_bnn._keras import keras, lq
+import larq as lq
+import tf_keras as keras
+
 import reporting  # benchmarks/reporting.py, beside this script
+from zoo import recipes, run
 
 flags.DEFINE_string("dataset", "fashion_mnist", "Data set, as train.py --dataset takes it.")
 flags.DEFINE_string("data_dir", None, "Its folder (searched for otherwise).")
@@ -47,19 +47,20 @@ FLAGS = flags.FLAGS
 
 
 def methods(epochs):
-    """`{method: (folder name, train.py flags)}`; BinaryDuo's stage 2 takes a third."""
-    if epochs < 2:
-        raise app.UsageError("--epochs must be at least 2 (BinaryDuo trains two stages).")
-    stage2 = max(1, round(epochs / 3))
+    """`{method: (folder name, RunRequest fields)}`, each at `epochs` epochs in all."""
+    try:
+        stage1, stage2 = recipes.binaryduo_epochs(epochs)
+    except ValueError as error:
+        raise app.UsageError(f"--epochs: {error}") from None
     return {
-        "baseline BNN": ("baseline", ["--model=bnn_vgg_small", f"--epochs={epochs}"]),
-        "BinaryDuo": ("binaryduo", ["--model=binaryduo_vgg_small",
-                                    f"--epochs={epochs - stage2}", f"--stage2_epochs={stage2}"]),
-        "ReCU (τ schedule)": ("recu", ["--model=recu_vgg_small", f"--epochs={epochs}"]),
-        "ReCU (τ = 1)": ("recu_tau1", ["--model=recu_vgg_small", "--model_option=tau=1.0",
-                                       f"--epochs={epochs}"]),
-        "float twin": ("float_twin", ["--model=bnn_vgg_small", "--recipe=float_twin",
-                                      f"--epochs={epochs}"]),
+        "baseline BNN": ("baseline", dict(model="bnn_vgg_small", epochs=epochs)),
+        "BinaryDuo": ("binaryduo", dict(model="binaryduo_vgg_small", epochs=stage1,
+                                        stage2_epochs=stage2)),
+        "ReCU (τ schedule)": ("recu", dict(model="recu_vgg_small", epochs=epochs)),
+        "ReCU (τ = 1)": ("recu_tau1", dict(model="recu_vgg_small", epochs=epochs,
+                                           model_options={"tau": 1.0})),
+        "float twin": ("float_twin", dict(model="bnn_vgg_small", recipe="float_twin",
+                                          epochs=epochs)),
     }
 
 
@@ -69,19 +70,16 @@ def budget_folder():
     return f"{FLAGS.epochs}ep-{examples}-w{FLAGS.width_multiplier:g}"
 
 
-def run(method_flags, seed, run_dir):
-    """Trains (or resumes, or reuses) one run; returns its metrics.json."""
-    command = [sys.executable, "train.py", *method_flags,
-               f"--model_option=width_multiplier={FLAGS.width_multiplier}",
-               f"--dataset={FLAGS.dataset}", f"--seed={seed}", "--noexport",
-               f"--output_dir={run_dir}"]
-    if FLAGS.data_dir:
-        command.append(f"--data_dir={FLAGS.data_dir}")
-    if FLAGS.max_train_examples:
-        command.append(f"--max_train_examples={FLAGS.max_train_examples}")
-    print(" ".join(command[1:]), flush=True)
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return json.loads((run_dir / "metrics.json").read_text())
+def train(fields, seed, run_dir):
+    """Trains (or resumes, or reuses) one run; returns its metrics."""
+    fields = {**fields, "model_options": {**fields.get("model_options", {}),
+                                          "width_multiplier": FLAGS.width_multiplier}}
+    request = run.RunRequest(**fields, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+                             max_train_examples=FLAGS.max_train_examples, seed=seed,
+                             export=False, output_dir=str(run_dir))
+    print(request, flush=True)
+    keras.backend.clear_session()
+    return run.train(request)
 
 
 def binary_macs(run_dir):
@@ -94,14 +92,14 @@ def main(argv):
     started = time.strftime("%Y-%m-%d")
     rows = []
     runs_root = pathlib.Path(FLAGS.runs_dir) / FLAGS.dataset / budget_folder()
-    for method, (folder, method_flags) in methods(FLAGS.epochs).items():
+    for method, (folder, fields) in methods(FLAGS.epochs).items():
         run_dirs = [runs_root / folder / f"seed{seed}" for seed in FLAGS.seeds]
-        runs = [(run_dir, run(method_flags, seed, run_dir))
+        runs = [(run_dir, train(fields, int(seed), run_dir))
                 for seed, run_dir in zip(FLAGS.seeds, run_dirs)]
         accuracies = [metrics["test_accuracy"] for _, metrics in runs]
         mean, std = reporting.mean_and_std(accuracies)
         rows.append({
-            "method": method, "flags": method_flags, "parameters": runs[0][1]["parameters"],
+            "method": method, "request": fields, "parameters": runs[0][1]["parameters"],
             "binary_macs": binary_macs(runs[0][0]), "accuracies": accuracies,
             "mean": mean, "std": std,
             "wall_seconds": statistics.mean(m["wall_seconds"] for _, m in runs),

@@ -1,5 +1,5 @@
 """LCE's converter runs in a child process: the same bytes as in-process, and a crash of it
-becomes an ExportError (train.py then still saves the model and records why)."""
+becomes an ExportError (a training run then still saves the model and records why)."""
 
 import json
 import tempfile
@@ -44,20 +44,13 @@ def test_a_converter_crash_is_an_export_error_and_the_next_export_works(crashing
     assert export.convert(model).converted_binary_convs == 2
 
 
-def test_train_py_saves_the_model_and_records_a_converter_crash(
+def test_a_training_run_saves_the_model_and_records_a_converter_crash(
         crashing_converter, shared_datasets, tmp_path):
-    import train  # its flags, parsed in-process below
-    from absl import flags
+    from zoo import run
 
-    argv = ["train.py", f"--data_dir={shared_datasets / 'fashion-mnist'}", "--model=bnn_small",
-            "--epochs=1", "--steps_per_epoch=2", "--max_train_examples=256",
-            "--max_test_examples=64", f"--output_dir={tmp_path}"]
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(argv)
-    try:
-        train.train(argv[1:])
-    finally:
-        flags.FLAGS.unparse_flags()
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics = run.train(run.RunRequest(
+        data_dir=str(shared_datasets / "fashion-mnist"), model="bnn_small", epochs=1,
+        steps_per_epoch=2, max_train_examples=256, max_test_examples=64,
+        output_dir=str(tmp_path)))
     assert "converter crashed (signal SIGSEGV)" in metrics["export"]["error"]
     assert (tmp_path / "model.keras").is_file() and not (tmp_path / "model.tflite").exists()

@@ -1,14 +1,17 @@
 """Training recipes: how a zoo model is trained, stage after stage.
 
-A recipe turns what the user asked for (`RunRequest`, from train.py's flags) into a list of
+A recipe turns what the user asked for (`RunRequest`) into a list of
 `Stage`s. Each stage builds its model (from the previous stage's trained model, for
 multi-stage methods such as BinaryDuo's ternary -> decoupled), and names its optimizer,
 learning-rate schedule and extra callbacks; a stage of Real-to-Binary's progressive
 recipe also learns from the previous stage's model as its teacher (`Distillation`).
-train.py runs the stages in order, each with its own checkpoints.
+`zoo.run.train` runs the stages in order, each with its own checkpoints.
 
 ```python
-stages = zoo.recipes.get_recipe("single")(RunRequest(model="bnn_small", epochs=5, ...))
+from zoo import recipes
+
+request = recipes.RunRequest(model="bnn_small", input_shape=(28, 28, 1), num_classes=10)
+stages = recipes.get_recipe("single")(request)  # [Stage(name='train', epochs=5, ...)]
 ```
 """
 
@@ -23,18 +26,25 @@ from keras_bnn.twin import float_twin
 from zoo import real_to_binary as real_to_binary_models
 from zoo import registry
 
-__all__ = ["RECIPES", "Distillation", "RunRequest", "Stage", "default_recipe", "get_recipe",
-           "recipe_names"]
+__all__ = ["RECIPES", "Distillation", "RunRequest", "Stage", "binaryduo_epochs",
+           "default_recipe", "get_recipe", "recipe_names"]
 
 
 @dataclasses.dataclass(frozen=True)
 class RunRequest:
-    """What the user asked for; `None` fields take the recipe's defaults.
+    """What the user asked for: a training run of a zoo model (`zoo.run.train` runs it,
+    train.py's flags fill it). `None` fields take the recipe's or the data set's defaults.
+
+    ```python
+    request = RunRequest(model="recu_resnet20", dataset="cifar10", epochs=100)
+    ```
 
     # Arguments
         model: Zoo model name.
-        input_shape: Image shape of the data set.
-        num_classes: Classes of the data set.
+        dataset: `mnist`, `fashion_mnist`, `cifar10`, `folder:PATH` or a
+            tensorflow-datasets name (`keras_bnn.data.load`).
+        data_dir: Folder of the data set (searched for when `None`).
+        recipe: `RECIPES` name (default: the model's, `default_recipe`).
         epochs: Epochs of the run (a multi-stage recipe splits or adds to them).
         model_options: Extra keyword arguments of the model builder.
         optimizer: `keras_bnn.optimizers.OPTIMIZERS` name.
@@ -46,12 +56,26 @@ class RunRequest:
         stage2_epochs: Epochs of a second stage (BinaryDuo's decoupled fine-tuning).
         attention_weight: Weight of attention matching in distilled stages (Real-to-Binary).
         distillation_weight: Weight of logit distillation in distilled stages.
+        batch_size: Global batch size.
+        steps_per_epoch: Steps per epoch (0: one pass over the training data).
+        max_train_examples: Use only this many training examples.
+        max_test_examples: Use only this many test examples.
+        image_size: Resize folder images to this size.
+        seed: Random seed (weights and data order).
+        export: Write the Larq Compute Engine program at the end, checked on test images.
+        strategy: `default` (one device), `mirrored` (every local GPU, or logical CPU) or
+            `multi_worker` (the cluster in `TF_CONFIG`).
+        output_dir: Run folder (default: `runs/<timestamp>`, or the newest unfinished run of
+            the same request, which is resumed).
+        input_shape: Image shape of the data set (the run fills it in from the data).
+        num_classes: Classes of the data set (the run fills it in from the data).
     """
 
-    model: str
-    input_shape: tuple
-    num_classes: int
-    epochs: int
+    model: str = "recu_small"
+    dataset: str = "fashion_mnist"
+    data_dir: str | None = None
+    recipe: str | None = None
+    epochs: int = 5
     model_options: dict = dataclasses.field(default_factory=dict)
     optimizer: str | None = None
     learning_rate: float | None = None
@@ -62,6 +86,17 @@ class RunRequest:
     stage2_epochs: int | None = None
     attention_weight: float | None = None
     distillation_weight: float | None = None
+    batch_size: int = 128
+    steps_per_epoch: int = 0
+    max_train_examples: int | None = None
+    max_test_examples: int | None = None
+    image_size: int | None = None
+    seed: int = 0
+    export: bool = True
+    strategy: str = "default"
+    output_dir: str | None = None
+    input_shape: tuple | None = None
+    num_classes: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,7 +250,7 @@ def binaryduo(request):
             )
         return model
 
-    stage2_epochs = request.stage2_epochs or max(1, round(request.epochs * _BINARYDUO_STAGE2_SHARE))
+    stage2_epochs = request.stage2_epochs or _binaryduo_stage2_epochs(request.epochs)
     sgd = dict(optimizer="sgd", learning_rate=0.1, schedule="step", weight_decay=1e-4)
     stages = []
     for name, epochs, decays, build in (
@@ -226,6 +261,29 @@ def binaryduo(request):
         stages.append(Stage(name=name, epochs=epochs, build_model=build,
                             **{**defaults, **_overrides(request)}))
     return stages
+
+
+def _binaryduo_stage2_epochs(stage1_epochs: int) -> int:
+    return max(1, round(stage1_epochs * _BINARYDUO_STAGE2_SHARE))
+
+
+def binaryduo_epochs(total_epochs: int) -> tuple[int, int]:
+    """BinaryDuo's two stages within a budget of `total_epochs`, in the official ratio
+    (120 + 40 epochs): `(stage 1 epochs, stage 2 epochs)`, for a comparison at equal
+    training time.
+
+    ```python
+    binaryduo_epochs(8)  # (6, 2)
+    ```
+
+    # Raises
+        ValueError: for fewer than 2 epochs (each stage needs one).
+    """
+    if total_epochs < 2:
+        raise ValueError(f"BinaryDuo trains two stages: {total_epochs} epochs cannot hold them.")
+    stage1 = next(epochs for epochs in range(total_epochs, 0, -1)
+                  if epochs + _binaryduo_stage2_epochs(epochs) <= total_epochs)
+    return stage1, total_epochs - stage1
 
 
 def recu(request):
