@@ -20,12 +20,14 @@ import importlib.util
 import os
 import pathlib
 import sys
+import types
+from collections.abc import Callable, Iterator
 
 _tensorflow_was_imported = "tensorflow" in sys.modules
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 
-def _route_tensorflow_keras_imports_to_tf_keras(tensorflow):
+def _route_tensorflow_keras_imports_to_tf_keras(tensorflow: types.ModuleType) -> None:
     """Makes `import tensorflow.keras.X` find `tf_keras` in a TensorFlow imported before the
     variable was set (TensorFlow put Keras 3's API folder first on its `__path__` then)."""
     keras_3 = importlib.util.find_spec("keras")
@@ -63,7 +65,7 @@ LarqBaseQuantizer = lq.quantizers._BaseQuantizer
 
 
 
-def register_serializable(*aliases):
+def register_serializable(*aliases: str) -> Callable[[type], type]:
     """Registers a class so that Keras and larq find it by every name it may be saved under.
 
     `"keras_bnn>ClassName"` (the `.keras` format and `register_keras_serializable`), the bare
@@ -71,12 +73,26 @@ def register_serializable(*aliases):
     quantizer's snake_case name). Models then load without `custom_objects`.
 
     ```python
-    @register_serializable("ternary_sign")
-    class TernarySign(LarqBaseQuantizer): ...
+    import tensorflow as tf
+    from keras_bnn._keras import register_serializable
+
+    @register_serializable("times_two")
+    class TimesTwo(tf.keras.layers.Layer):
+        def call(self, inputs):
+            return 2 * inputs
+
+    assert tf.keras.utils.get_registered_object("times_two") is TimesTwo
+    assert tf.keras.utils.get_registered_object("keras_bnn>TimesTwo") is TimesTwo
     ```
+
+    # Arguments
+        *aliases: More names to register the class under.
+
+    # Returns
+        A class decorator that returns the class itself.
     """
 
-    def decorator(cls):
+    def decorator(cls: type) -> type:
         cls = keras.utils.register_keras_serializable(package="keras_bnn")(cls)
         custom_objects = keras.utils.get_custom_objects()
         for name in (cls.__name__, *aliases):
@@ -87,20 +103,36 @@ def register_serializable(*aliases):
 
 
 @contextlib.contextmanager
-def unsafe_deserialization():
+def unsafe_deserialization() -> Iterator[None]:
     """Lets tf_keras rebuild Lambda layers (Python code) inside the block: for configs that
-    this process took from its own models, never for files (`keras_bnn.graphs.rebuild`)."""
+    this process took from its own models, never for files (`keras_bnn.graphs.rebuild`).
+
+    ```python
+    import tensorflow as tf
+    from keras_bnn._keras import unsafe_deserialization
+
+    model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Lambda(lambda x: 2 * x)])
+    with unsafe_deserialization():
+        copy = tf.keras.Sequential.from_config(model.get_config())
+    ```
+    """
     from tf_keras.src.saving import serialization_lib
 
     with serialization_lib.SafeModeScope(safe_mode=False):
         yield
 
 
-def all_layers(model):
+def all_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
     """Every layer of `model` in order, the layers of nested models in place of the models.
 
     ```python
-    binary = [layer for layer in all_layers(model) if hasattr(layer, "kernel_quantizer")]
+    import tensorflow as tf
+    from keras_bnn._keras import all_layers
+
+    block = tf.keras.Sequential([tf.keras.layers.Dense(4, name="inner")], name="block")
+    inputs = tf.keras.Input((8,), name="x")
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(2, name="outer")(block(inputs)))
+    [layer.name for layer in all_layers(model)]  # ["x", "inner", "outer"]
     ```
     """
     for layer in model.layers:

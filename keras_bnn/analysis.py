@@ -16,14 +16,28 @@ The loss is evaluated in inference mode (BatchNorm with its moving statistics), 
 STE gradient is taken in the same mode, on the same batch.
 
 ```python
-result = keras_bnn.analysis.gradient_mismatch(model, images, labels, eps=0.01)
+import keras_bnn
+import numpy as np
+import zoo
+
+model = zoo.get_model("bnn_small", kernel_quantizer=None, kernel_constraint=None)
+images = np.random.default_rng(0).normal(size=(8, 28, 28, 1)).astype("float32")
+labels = np.arange(8) % 10
+result = keras_bnn.analysis.gradient_mismatch(model, images, labels, eps=0.02, num_coords=8)
 print(result.markdown())
 result.plot("mismatch.png")
 ```
+
+References:
+- Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling
+  Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020, Section 3 and
+  Appendix.
 """
 
 import dataclasses
 import math
+import os
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -38,6 +52,12 @@ ESTIMATORS = ("cdg", "esg")
 @dataclasses.dataclass(frozen=True)
 class MismatchRow:
     """One layer's measurement.
+
+    ```python
+    from keras_bnn.analysis import MismatchRow
+
+    row = MismatchRow(layer="conv2", estimator="cdg", cosine=0.61, count=64, eps=0.01)
+    ```
 
     # Attributes
         layer: Layer name.
@@ -57,27 +77,41 @@ class MismatchRow:
 
 @dataclasses.dataclass
 class GradientMismatch:
-    """The rows of `gradient_mismatch`, as a table or a bar chart."""
+    """The rows of `gradient_mismatch`, as a table or a bar chart.
 
-    rows: list
+    ```python
+    from keras_bnn.analysis import GradientMismatch, MismatchRow
 
-    def markdown(self):
-        """The rows as a Markdown table."""
+    result = GradientMismatch([MismatchRow("conv2", "cdg", 0.61, 64, 0.01),
+                               MismatchRow("conv3", "cdg", 0.74, 64, 0.01)])
+    print(result.markdown())  # | conv2 | cdg | 0.610 | 64 | 0.01 |, ...
+    result.plot("mismatch.png")
+    ```
+
+    # Attributes
+        rows: One `MismatchRow` per measured layer.
+    """
+
+    rows: list[MismatchRow]
+
+    def markdown(self) -> str:
+        """The rows as a Markdown table: layer, estimator, cosine similarity,
+        coordinates or samples, and eps."""
         lines = ["| layer | estimator | cosine similarity | coordinates/samples | eps |",
                  "| --- | --- | --- | --- | --- |"]
         lines += [f"| {r.layer} | {r.estimator} | {r.cosine:.3f} | {r.count} | {r.eps:g} |"
                   for r in self.rows]
         return "\n".join(lines)
 
-    def plot(self, path, title="Gradient mismatch"):
-        """Writes a PNG bar chart of the cosine similarity per layer."""
+    def plot(self, path: str | os.PathLike, title: str = "Gradient mismatch") -> None:
+        """Writes a PNG bar chart of the cosine similarity per layer to `path`."""
         from keras_bnn.plots import plot_bars
 
         plot_bars([r.layer for r in self.rows], [r.cosine for r in self.rows], path,
                   ylabel="cosine(STE gradient, estimate)", title=title)
 
 
-def _check(estimator, eps, num_coords, num_samples):
+def _check(estimator: str, eps: float, num_coords: int, num_samples: int) -> None:
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator={estimator!r}: use one of {', '.join(ESTIMATORS)}.")
     if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
@@ -88,7 +122,7 @@ def _check(estimator, eps, num_coords, num_samples):
             raise ValueError(f"{name}={value!r}: must be an integer >= 1.")
 
 
-def _select_layers(model, names):
+def _select_layers(model: keras.Model, names: list[str] | None) -> list[keras.layers.Layer]:
     """The layers to measure: those named, or every quantized layer with a kernel."""
     with_kernel = {layer.name: layer for layer in all_layers(model)
                    if isinstance(getattr(layer, "kernel", None), tf.Variable)}
@@ -105,14 +139,15 @@ def _select_layers(model, names):
     return [with_kernel[name] for name in names]
 
 
-def _orthogonal_gaussian(rng, count, size, block=1024):
+def _orthogonal_gaussian(rng: np.random.Generator, count: int, size: int,
+                         block: int = 1024) -> Iterator[np.ndarray]:
     """`count` samples of N(0, I_size), orthogonal within blocks of up to min(size, block).
 
     Each sample is marginally Gaussian (a random direction with a chi-distributed norm), so
     their average estimates the Gaussian-smoothed gradient as i.i.d. samples do, with far
     less variance: orthogonal directions do not repeat each other (Choromanski et al.,
     "Structured Evolution with Compact Architectures for Scalable Policy Optimization",
-    ICML 2018).
+    ICML 2018, https://arxiv.org/abs/1804.02395).
     """
     while count > 0:
         width = min(count, size, block)
@@ -122,14 +157,31 @@ def _orthogonal_gaussian(rng, count, size, block=1024):
         count -= width
 
 
-def _cosine(a, b):
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     norms = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float(np.dot(a, b) / norms) if norms > 0 else float("nan")
 
 
-def gradient_mismatch(model, x, y, *, estimator="cdg", eps=0.01, num_coords=64,
-                      num_samples=64, layers=None, loss=None, seed=0):
+def gradient_mismatch(model: keras.Model, x: np.ndarray | tf.Tensor, y: np.ndarray | tf.Tensor,
+                      *, estimator: str = "cdg", eps: float = 0.01, num_coords: int = 64,
+                      num_samples: int = 64, layers: list[str] | None = None,
+                      loss: keras.losses.Loss | Callable | None = None,
+                      seed: int = 0) -> GradientMismatch:
     """Cosine similarity between the STE gradient and the discrete network's, per layer.
+
+    ```python
+    import numpy as np
+    import zoo
+    from keras_bnn.analysis import gradient_mismatch
+
+    model = zoo.get_model("bnn_small", kernel_quantizer=None, kernel_constraint=None)
+    images = np.random.default_rng(0).normal(size=(8, 28, 28, 1)).astype("float32")
+    labels = np.arange(8) % 10
+    cdg = gradient_mismatch(model, images, labels, layers=["conv2"], eps=0.02, num_coords=8)
+    esg = gradient_mismatch(model, images, labels, layers=["conv2"], estimator="esg",
+                            eps=0.02, num_samples=4)
+    cdg.rows[0].cosine, esg.rows[0].cosine  # each in [-1, 1]
+    ```
 
     # Arguments
         model: A Keras model (quantizers as larq layers, or none at all).
@@ -152,8 +204,8 @@ def gradient_mismatch(model, x, y, *, estimator="cdg", eps=0.01, num_coords=64,
             do not exist or have no kernel.
 
     # References
-        - [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling
-          Binary Activations](https://arxiv.org/abs/2002.06517)
+        - Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by
+          Coupling Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020, Section 3.
     """
     _check(estimator, eps, num_coords, num_samples)
     selected = _select_layers(model, layers)
@@ -169,7 +221,7 @@ def gradient_mismatch(model, x, y, *, estimator="cdg", eps=0.01, num_coords=64,
         kernel, ste = layer.kernel, gradient.numpy().ravel()
         original = kernel.numpy()
 
-        def loss_at(direction):
+        def loss_at(direction: np.ndarray) -> float:
             kernel.assign(original + direction.reshape(original.shape))
             return float(forward())
 

@@ -1,11 +1,25 @@
-"""Keras callbacks of the binary-network recipes.
+"""Keras callbacks of the binary-network recipes: ReCU's τ schedule (`TauScheduler`) and
+per-layer statistics of the binary weights (`WeightStats`).
 
 ```python
-model.fit(data, epochs=600, callbacks=[keras_bnn.callbacks.TauScheduler()])
+import keras_bnn
+import numpy as np
+import tensorflow as tf
+from keras_bnn.layers import ReCUConv2D
+
+inputs = tf.keras.Input((8, 8, 3))
+x = ReCUConv2D(8, 3, padding="same", pad_values=1.0)(inputs)
+outputs = tf.keras.layers.Dense(2)(tf.keras.layers.GlobalAveragePooling2D()(x))
+model = tf.keras.Model(inputs, outputs)
+model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+model.fit(np.zeros((4, 8, 8, 3)), np.zeros(4), epochs=2, verbose=0,
+          callbacks=[keras_bnn.callbacks.TauScheduler(), keras_bnn.callbacks.WeightStats()])
 ```
 """
 
 import math
+import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,7 +31,7 @@ __all__ = ["TAU_SCHEDULES", "TauScheduler", "WeightStats", "binary_weight_stats"
            "tau_schedule"]
 
 
-def _exponential(progress):
+def _exponential(progress: float) -> float:
     return (math.exp(progress) - 1.0) / (math.e - 1.0)
 
 
@@ -29,7 +43,8 @@ TAU_SCHEDULES = {
 }
 
 
-def tau_schedule(epoch, epochs, tau_min=0.85, tau_max=0.99, schedule="exponential"):
+def tau_schedule(epoch: int, epochs: int, tau_min: float = 0.85, tau_max: float = 0.99,
+                 schedule: str | Callable[[int, int], float] = "exponential") -> float:
     r"""τ for `epoch` (from 0) of a run of `epochs` epochs.
 
     `"exponential"` is ReCU's Eq. 24,
@@ -38,12 +53,29 @@ def tau_schedule(epoch, epochs, tau_min=0.85, tau_max=0.99, schedule="exponentia
     at `tau_min`; a callable `f(epoch, epochs) -> tau` is called as is.
 
     ```python
+    from keras_bnn.callbacks import tau_schedule
+
     tau_schedule(0, 600)    # 0.85
     tau_schedule(300, 600)  # 0.90286
+    tau_schedule(300, 600, schedule="linear")  # 0.92
     ```
+
+    # Arguments
+        epoch: The epoch, from 0.
+        epochs: Epochs of the whole run.
+        tau_min: τ of the first epoch.
+        tau_max: τ the schedule approaches at the end.
+        schedule: A name of `TAU_SCHEDULES`, or a callable `f(epoch, epochs) -> tau`.
+
+    # Returns
+        τ as a float in `(0.5, 1]`.
 
     # Raises
         ValueError: for an unknown schedule name or a τ outside `(0.5, 1]`.
+
+    # References
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021, Eq. 24.
     """
     if callable(schedule):
         return check_tau(schedule(epoch, epochs))
@@ -63,7 +95,18 @@ class TauScheduler(keras.callbacks.Callback):
     schedule exactly, since τ is a function of the epoch number.
 
     ```python
-    model.fit(data, epochs=600, callbacks=[TauScheduler(0.85, 0.99, "exponential")])
+    import numpy as np
+    import tensorflow as tf
+    from keras_bnn.callbacks import TauScheduler
+    from keras_bnn.layers import ReCUConv2D
+
+    inputs = tf.keras.Input((8, 8, 3))
+    x = ReCUConv2D(8, 3, padding="same", pad_values=1.0)(inputs)
+    model = tf.keras.Model(inputs, tf.keras.layers.GlobalAveragePooling2D()(x))
+    model.compile("sgd", "mse")
+    history = model.fit(np.zeros((4, 8, 8, 3)), np.zeros((4, 8)), epochs=3, verbose=0,
+                        callbacks=[TauScheduler(0.85, 0.99, "exponential")])
+    history.history["tau"]  # [0.85, 0.882..., 0.927...]
     ```
 
     # Arguments
@@ -77,11 +120,12 @@ class TauScheduler(keras.callbacks.Callback):
             schedule; at the first epoch, when the model has no layer with a `tau`.
 
     # References
-        - [ReCU: Reviving the Dead Weights in Binary Neural
-          Networks](https://arxiv.org/abs/2103.12369), Eq. 24.
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021, Eq. 24.
     """
 
-    def __init__(self, tau_min=0.85, tau_max=0.99, schedule="exponential"):
+    def __init__(self, tau_min: float = 0.85, tau_max: float = 0.99,
+                 schedule: str | Callable[[int, int], float] = "exponential") -> None:
         super().__init__()
         if check_tau(tau_min) > check_tau(tau_max):
             raise ValueError(f"tau_min ({tau_min}) must not exceed tau_max ({tau_max}).")
@@ -89,7 +133,7 @@ class TauScheduler(keras.callbacks.Callback):
         self.tau_min, self.tau_max, self.schedule = tau_min, tau_max, schedule
         self.tau = None
 
-    def _tau_variables(self):
+    def _tau_variables(self) -> list[tf.Variable]:
         variables = [layer.tau for layer in all_layers(self.model)
                      if isinstance(getattr(layer, "tau", None), tf.Variable)]
         if not variables:
@@ -97,28 +141,28 @@ class TauScheduler(keras.callbacks.Callback):
                              "(such as ReCUConv2D): TauScheduler has nothing to set.")
         return variables
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.tau = tau_schedule(epoch, self.params["epochs"], self.tau_min, self.tau_max,
                                 self.schedule)
         for variable in self._tau_variables():
             variable.assign(self.tau)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             logs["tau"] = self.tau
 
 
-def _binary_layers(model):
+def _binary_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """Layers of `model` (nested ones too) whose kernel is quantized to one bit."""
     return [layer for layer in all_layers(model)
             if is_binary_layer(layer, inputs=False) and getattr(layer, "kernel", None) is not None]
 
 
-def _latent_kernel(layer):
+def _latent_kernel(layer: keras.layers.Layer) -> np.ndarray:
     return np.asarray(getattr(layer.kernel, "latent_variable", layer.kernel).numpy())
 
 
-def binary_weight_stats(layer):
+def binary_weight_stats(layer: keras.layers.Layer) -> dict[str, np.ndarray | float]:
     """What binary training does to one layer's weights, now.
 
     - `dead_fraction` (ReCU layers only): the share of standardized latent weights beyond
@@ -128,11 +172,26 @@ def binary_weight_stats(layer):
       binary approximation;
     - `signs`: the binary weights, for flip ratios between epochs.
 
+    ```python
+    import larq as lq
+    from keras_bnn.callbacks import binary_weight_stats
+
+    layer = lq.layers.QuantConv2D(8, 3, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+                                  kernel_constraint="weight_clip")
+    layer.build((None, 8, 8, 4))
+    stats = binary_weight_stats(layer)
+    stats["quantization_error"]  # about 0.25 for uniformly initialised weights
+    ```
+
     # Arguments
         layer: A layer with a one-bit `kernel_quantizer`.
 
     # Returns
         A dict with the entries above (`dead_fraction` only for ReCU layers).
+
+    # References
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021, Section 3 (dead weights).
     """
     latent = _latent_kernel(layer)
     quantizer = layer.kernel_quantizer
@@ -160,30 +219,41 @@ class WeightStats(keras.callbacks.Callback):
     histogram every epoch.
 
     ```python
-    model.fit(data, epochs=10, callbacks=[TauScheduler(), WeightStats("runs/x/weights")])
+    import numpy as np
+    import tensorflow as tf
+    from keras_bnn.callbacks import TauScheduler, WeightStats
+    from keras_bnn.layers import ReCUConv2D
+
+    inputs = tf.keras.Input((8, 8, 3))
+    x = ReCUConv2D(8, 3, padding="same", pad_values=1.0, name="conv")(inputs)
+    model = tf.keras.Model(inputs, tf.keras.layers.GlobalAveragePooling2D()(x))
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((4, 8, 8, 3)), np.ones((4, 8)), epochs=2, verbose=0,
+                        callbacks=[TauScheduler(), WeightStats("weights_logs")])
+    history.history["conv/dead_fraction"]  # one value per epoch
     ```
 
     # Arguments
         log_dir: Where the TensorBoard histograms go (None: no histograms).
 
     # References
-        - [ReCU: Reviving the Dead Weights in Binary Neural
-          Networks](https://arxiv.org/abs/2103.12369), Section 3 (dead weights).
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021, Section 3 (dead weights).
     """
 
-    def __init__(self, log_dir=None):
+    def __init__(self, log_dir: str | os.PathLike | None = None) -> None:
         super().__init__()
         self.log_dir = log_dir
         self._signs = {}
         self._writer = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         self._layers = _binary_layers(self.model)
         self._signs = {layer.name: binary_weight_stats(layer)["signs"] for layer in self._layers}
         if self.log_dir is not None:
             self._writer = tf.summary.create_file_writer(str(self.log_dir))
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None:
             return
         totals = {}
@@ -201,6 +271,6 @@ class WeightStats(keras.callbacks.Callback):
                                          step=epoch)
         logs.update({key: float(np.mean(values)) for key, values in totals.items()})
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         if self._writer is not None:
             self._writer.close()

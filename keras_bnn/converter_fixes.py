@@ -10,7 +10,14 @@ pad) and crops the extra output row and column after the conv: the same numbers,
 about one more output row and column of work.
 
 ```python
-exact = exact_strided_padding(model)  # what keras_bnn.export.convert converts
+import keras_bnn
+import tensorflow as tf
+from keras_bnn.converter_fixes import exact_strided_padding
+
+inputs = tf.keras.Input((32, 32, 3))
+x = tf.keras.layers.ZeroPadding2D(3)(inputs)
+x = tf.keras.layers.Conv2D(8, 7, strides=2, name="conv")(x)
+exact = exact_strided_padding(tf.keras.Model(inputs, x))  # what keras_bnn.export converts
 ```
 """
 
@@ -23,7 +30,8 @@ __all__ = ["exact_strided_padding"]
 _CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)  # larq's QuantConv2D included
 
 
-def _fused_wrongly(padding_layer, conv):
+def _fused_wrongly(padding_layer: keras.layers.ZeroPadding2D,
+                   conv: keras.layers.Layer) -> list[bool] | None:
     """Per spatial axis, whether the converter would fuse the pair into a SAME conv that pads
     unevenly there (even input size)."""
     if not isinstance(conv, _CONVS) or conv.padding != "valid" or \
@@ -37,10 +45,24 @@ def _fused_wrongly(padding_layer, conv):
     return even if symmetric and any(even) else None
 
 
-def exact_strided_padding(model):
+def exact_strided_padding(model: keras.Model) -> keras.Model:
     """`model` with every `ZeroPadding2D` + stride-2 VALID conv pair that the LCE converter
     would mis-fuse rewritten to an exact equivalent (see the module docstring); `model`
     itself when it has none. Only the model's own graph is rewritten, not nested models'.
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from keras_bnn.converter_fixes import exact_strided_padding
+
+    inputs = tf.keras.Input((32, 32, 3))
+    x = tf.keras.layers.ZeroPadding2D(3)(inputs)
+    x = tf.keras.layers.Conv2D(8, 7, strides=2, name="conv")(x)
+    model = tf.keras.Model(inputs, x)
+    exact = exact_strided_padding(model)  # pads (3, 4), then crops: conv_exact_crop
+    images = np.random.default_rng(0).random((1, 32, 32, 3), dtype=np.float32)
+    np.testing.assert_allclose(exact(images), model(images), atol=1e-5)
+    ```
 
     # Arguments
         model: A functional or Sequential `tf_keras` model.

@@ -4,19 +4,27 @@ caller down.
 The converter is native code; on some models it dies with a segmentation fault (larq-zoo's
 DoReFaNet at 224x224 does), which in-process would end the user's Python session, and with
 it a training run that exports at its end. `convert_saved_model` hands the SavedModel
-folder to a converter process that this Python process starts once and keeps (it imports
-TensorFlow and LCE, a few seconds, once), and turns its death into `ConverterCrash`; the
-next call starts a new one.
+folder to a converter process that this Python process starts once and keeps (so that
+TensorFlow and LCE are imported once, not per conversion), and turns its death into
+`ConverterCrash`; the next call starts a new one.
 
 ```python
-flatbuffer = convert_saved_model("/tmp/saved_model")  # bytes of the .tflite program
+import keras_bnn
+import tensorflow as tf
+from keras_bnn.converter_process import convert_saved_model
+
+model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)])
+tf.saved_model.save(model, "saved_model")
+flatbuffer = convert_saved_model("saved_model")  # bytes of the .tflite program
 ```
 """
 
+import os
 import signal
 import struct
 import subprocess
 import sys
+from typing import IO
 
 __all__ = ["ConverterCrash", "convert_saved_model"]
 
@@ -43,10 +51,22 @@ _process = None
 
 
 class ConverterCrash(RuntimeError):
-    """LCE's converter process died while converting (a crash in its native code)."""
+    """LCE's converter process died while converting (a crash in its native code).
+
+    ```python
+    from keras_bnn.converter_process import ConverterCrash, convert_saved_model
+
+    try:
+        flatbuffer = convert_saved_model("saved_model")
+    except ConverterCrash as error:
+        print(error)  # Larq Compute Engine's converter crashed (signal SIGSEGV); ...
+    except ValueError as error:
+        print(error)  # Larq Compute Engine's converter failed: ... (no SavedModel there)
+    ```
+    """
 
 
-def _converter():
+def _converter() -> subprocess.Popen:
     global _process
     if _process is None or _process.poll() is not None:
         _process = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE,
@@ -54,15 +74,28 @@ def _converter():
     return _process
 
 
-def _read(stream, size):
+def _read(stream: IO[bytes], size: int) -> bytes:
     data = stream.read(size)
     if len(data) != size:
         raise EOFError
     return data
 
 
-def convert_saved_model(directory):
+def convert_saved_model(directory: str | os.PathLike) -> bytes:
     """`larq_compute_engine.convert_saved_model(directory)`, run in the converter process.
+
+    ```python
+    import tensorflow as tf
+    from keras_bnn.converter_process import convert_saved_model
+
+    model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)])
+    tf.saved_model.save(model, "saved_model")
+    flatbuffer = convert_saved_model("saved_model")
+    tf.lite.Interpreter(model_content=flatbuffer).get_input_details()[0]["shape"]  # [1, 4]
+    ```
+
+    # Arguments
+        directory: A SavedModel folder.
 
     # Returns
         The flatbuffer, bytes.

@@ -18,14 +18,20 @@ In inference mode the result computes the same outputs as the ternary model (up 
 rounding); only the gradients differ, which is the point of BinaryDuo's stage 2.
 
 ```python
+import keras_bnn
+import tensorflow as tf
+import zoo
+
+ternary_model = zoo.get_model("bnn_small", input_quantizer="ternary_sign")  # stage 1
 binary_model = keras_bnn.decouple(ternary_model)
-binary_model.compile(...)
-binary_model.fit(...)  # stage 2
+binary_model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+# binary_model.fit(...): stage 2
 ```
 
 References:
-- [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling Binary
-  Activations](https://arxiv.org/abs/2002.06517), Section 4 and the official code.
+- Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling
+  Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020, Section 4 and the
+  official code.
 """
 
 import copy
@@ -42,8 +48,25 @@ __all__ = ["decouple", "has_ternary_activations"]
 _DECOUPLABLE = (lq.layers.QuantConv2D, lq.layers.QuantDense)
 
 
-def decouple(model, *, threshold=None):
+def decouple(model: keras.Model, *, threshold: float | None = None) -> keras.Model:
     """Turns every ternary activation of `model` into two binary ones, keeping the function.
+
+    ```python
+    import larq as lq
+    import numpy as np
+    import tensorflow as tf
+    from keras_bnn.decoupling import decouple
+
+    inputs = tf.keras.Input((8, 8, 3))
+    x = tf.keras.layers.BatchNormalization()(tf.keras.layers.Conv2D(16, 3)(inputs))
+    x = lq.layers.QuantConv2D(16, 3, padding="same", pad_values=1.0,
+                              input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
+                              kernel_constraint="weight_clip")(x)
+    ternary = tf.keras.Model(inputs, x)
+    binary = decouple(ternary)  # the ternary conv now reads 32 binary channels
+    images = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(binary(images), ternary(images), atol=1e-4)
+    ```
 
     # Arguments
         model: A functional or Sequential `tf_keras` (or Keras 3) model (nested functional or
@@ -62,6 +85,11 @@ def decouple(model, *, threshold=None):
             shared layers, grouped convs, SAME padding with `pad_values != 1`); when a
             kernel quantizer does not quantize the duplicated kernel as it did the
             original; or for a subclassed model (no graph to rewrite).
+
+    # References
+        - Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by
+          Coupling Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020,
+          Section 4.
     """
     decoupled, count = _decouple_graph(as_functional(model, "decouple()"), threshold)
     if count == 0:
@@ -73,21 +101,26 @@ def decouple(model, *, threshold=None):
     return decoupled
 
 
-def _is_ternary(layer):
+def _is_ternary(layer: keras.layers.Layer) -> bool:
     return isinstance(getattr(layer, "input_quantizer", None), TernarySign)
 
 
-def has_ternary_activations(model):
+def has_ternary_activations(model: keras.Model) -> bool:
     """Whether any layer of `model` (nested models included) has a TernarySign input quantizer.
 
     ```python
-    assert has_ternary_activations(zoo.get_model("bnn_small", input_quantizer="ternary_sign"))
+    import zoo
+    from keras_bnn.decoupling import decouple, has_ternary_activations
+
+    ternary = zoo.get_model("bnn_small", input_quantizer="ternary_sign")
+    assert has_ternary_activations(ternary)
+    assert not has_ternary_activations(decouple(ternary))
     ```
     """
     return any(_is_ternary(layer) for layer in all_layers(model))
 
 
-def _check_decouplable(layer, entry):
+def _check_decouplable(layer: keras.layers.Layer, entry: dict) -> None:
     name = layer.name
     if not isinstance(layer, _DECOUPLABLE):
         raise ValueError(
@@ -117,7 +150,7 @@ def _check_decouplable(layer, entry):
         )
 
 
-def _duplicated_kernel(layer):
+def _duplicated_kernel(layer: keras.layers.Layer) -> np.ndarray:
     """`[W, W]` along the input channels, checked against the layer's kernel quantizer."""
     kernel = layer.get_weights()[0]
     input_axis = kernel.ndim - 2
@@ -136,7 +169,7 @@ def _duplicated_kernel(layer):
     return doubled
 
 
-def _binary_conv_entry(layer, entry, inbound):
+def _binary_conv_entry(layer: keras.layers.Layer, entry: dict, inbound: list) -> dict:
     """The decoupled conv: binary input quantizer, linear, reading the 2C channels."""
     config = dict(entry["config"])
     config["input_quantizer"] = keras.utils.serialize_keras_object(
@@ -148,7 +181,8 @@ def _binary_conv_entry(layer, entry, inbound):
     }
 
 
-def _duplicate_batch_norm(bn_layer, bn_entry, t):
+def _duplicate_batch_norm(bn_layer: keras.layers.BatchNormalization, bn_entry: dict,
+                          t: float) -> tuple[dict, dict, list[np.ndarray]]:
     """Entries and weights of DuplicateChannels + a 2C BatchNorm with betas shifted by ±t."""
     duplicate = DuplicateChannels(name=f"{bn_layer.name}_duplicate")
     duplicate_entry = layer_entry(duplicate, bn_entry["inbound_nodes"][0])
@@ -162,19 +196,19 @@ def _duplicate_batch_norm(bn_layer, bn_entry, t):
     return duplicate_entry, new_bn_entry, doubled
 
 
-def _is_plain_batch_norm(layer):
+def _is_plain_batch_norm(layer: keras.layers.Layer) -> bool:
     """A BatchNorm over the last axis, with a beta to shift."""
     return (isinstance(layer, keras.layers.BatchNormalization) and layer.center
             and list(layer.axis) == [len(layer.input_shape) - 1])
 
 
-def _decouple_graph(model, threshold):
+def _decouple_graph(model: keras.Model, threshold: float | None) -> tuple[keras.Model, int]:
     """Rewrites a functional model's config; returns the new model and how many it decoupled."""
     config = model.get_config()
     entries, position, weights, renamed = [], {}, {}, {}
     count = 0
 
-    def append(entry):
+    def append(entry: dict) -> None:
         position[entry["name"]] = len(entries)
         entries.append(entry)
 

@@ -6,16 +6,27 @@ end of every block, where in the image its activations are strong (attention map
 the teacher's output distribution.
 
 ```python
-loss = attention_matching_loss([student_block1, student_block2],
-                               [teacher_block1, teacher_block2])
+import tensorflow as tf
+from keras_bnn.distillation import attention_matching_loss, logit_distillation_loss
+
+student_blocks = [tf.random.normal((2, 8, 8, 16)), tf.random.normal((2, 4, 4, 32))]
+teacher_blocks = [tf.random.normal((2, 8, 8, 64)), tf.random.normal((2, 4, 4, 128))]
+student_logits, teacher_logits = tf.random.normal((2, 10)), tf.random.normal((2, 10))
+loss = attention_matching_loss(student_blocks, teacher_blocks)
 loss += logit_distillation_loss(student_logits, teacher_logits, temperature=1.0)
 ```
 
 References:
-- [Training Binary Neural Networks with Real-to-Binary
-  Convolutions](https://arxiv.org/abs/2003.11535), Section 4.2 (Eq. 4 and 5).
-- Attention maps: [Paying More Attention to Attention](https://arxiv.org/abs/1612.03928).
+- Martinez et al., [Training Binary Neural Networks with Real-to-Binary
+  Convolutions](https://arxiv.org/abs/2003.11535), ICLR 2020, Section 4.2 (Eq. 4 and 5).
+- Attention maps: Zagoruyko and Komodakis, [Paying More Attention to
+  Attention](https://arxiv.org/abs/1612.03928), ICLR 2017.
+- Logit distillation: Hinton et al., [Distilling the Knowledge in a Neural
+  Network](https://arxiv.org/abs/1503.02531), 2015.
 """
+
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from keras_bnn._keras import keras, tf
 
@@ -23,18 +34,36 @@ __all__ = ["Distiller", "attention_map", "attention_matching_loss",
            "logit_distillation_loss"]
 
 
-def attention_map(activations):
+def attention_map(activations: tf.Tensor) -> tf.Tensor:
     r"""The normalised spatial attention of an activation volume.
 
     \\( Q = \sum_c |A_c|^2 \\) over the channels of `activations` (batch, H, W, C),
     flattened per sample and divided by its L2 norm: `(batch, H * W)` unit vectors.
+
+    ```python
+    import tensorflow as tf
+    from keras_bnn.distillation import attention_map
+
+    maps = attention_map(tf.random.normal((2, 8, 8, 16)))  # shape (2, 64), unit rows
+    ```
+
+    # Arguments
+        activations: A (batch, H, W, C) tensor.
+
+    # Returns
+        A (batch, H * W) tensor.
+
+    # References
+        - Zagoruyko and Komodakis, [Paying More Attention to
+          Attention](https://arxiv.org/abs/1612.03928), ICLR 2017.
     """
     energy = tf.reduce_sum(tf.square(activations), axis=-1)
     flat = tf.reshape(energy, (tf.shape(energy)[0], -1))
     return tf.math.l2_normalize(flat, axis=-1)
 
 
-def attention_matching_loss(student_activations, teacher_activations):
+def attention_matching_loss(student_activations: Sequence[tf.Tensor],
+                            teacher_activations: Sequence[tf.Tensor]) -> tf.Tensor:
     r"""Real-to-Binary's attention matching loss, summed over the matched blocks.
 
     \\[
@@ -43,6 +72,16 @@ def attention_matching_loss(student_activations, teacher_activations):
     \\]
 
     averaged over the batch; zero when the student's maps equal the teacher's.
+
+    ```python
+    import tensorflow as tf
+    from keras_bnn.distillation import attention_matching_loss
+
+    student = [tf.random.normal((2, 8, 8, 16))]
+    teacher = [tf.random.normal((2, 8, 8, 64))]       # channels may differ, H and W not
+    attention_matching_loss(student, teacher)         # a scalar > 0
+    attention_matching_loss(student, student)         # about 0
+    ```
 
     # Arguments
         student_activations: The student's activations at the end of each block, a list of
@@ -54,6 +93,10 @@ def attention_matching_loss(student_activations, teacher_activations):
 
     # Raises
         ValueError: for lists of different lengths or empty ones, or maps of other sizes.
+
+    # References
+        - Martinez et al., [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), ICLR 2020, Section 4.2.
     """
     if not student_activations or len(student_activations) != len(teacher_activations):
         raise ValueError(
@@ -72,8 +115,18 @@ def attention_matching_loss(student_activations, teacher_activations):
     return total
 
 
-def logit_distillation_loss(student_logits, teacher_logits, temperature=1.0):
+def logit_distillation_loss(student_logits: tf.Tensor, teacher_logits: tf.Tensor,
+                            temperature: float = 1.0) -> tf.Tensor:
     r"""Logit matching: `T² KL(softmax(teacher / T) || softmax(student / T))`, batch mean.
+
+    ```python
+    import tensorflow as tf
+    from keras_bnn.distillation import logit_distillation_loss
+
+    logits = tf.random.normal((4, 10))
+    logit_distillation_loss(logits, logits)                        # 0
+    logit_distillation_loss(tf.zeros((4, 10)), logits, temperature=2.0)  # > 0
+    ```
 
     # Arguments
         student_logits, teacher_logits: (batch, classes) logits.
@@ -84,6 +137,12 @@ def logit_distillation_loss(student_logits, teacher_logits, temperature=1.0):
 
     # Raises
         ValueError: for a temperature <= 0.
+
+    # References
+        - Martinez et al., [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), ICLR 2020, Section 4.2.
+        - Hinton et al., [Distilling the Knowledge in a Neural
+          Network](https://arxiv.org/abs/1503.02531), 2015.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}.")
@@ -104,11 +163,22 @@ class Distiller(keras.Model):
     save `distiller.student`.
 
     ```python
-    distiller = Distiller(student, teacher, [("block1_out", "block1_out"), ...],
+    import numpy as np
+    import tensorflow as tf
+    from keras_bnn.distillation import Distiller
+
+    def small_model(name):
+        inputs = tf.keras.Input((8, 8, 3))
+        x = tf.keras.layers.Conv2D(8, 3, padding="same", name="block1_out")(inputs)
+        x = tf.keras.layers.GlobalAveragePooling2D()(x)
+        return tf.keras.Model(inputs, tf.keras.layers.Dense(10)(x), name=name)
+
+    student, teacher = small_model("student"), small_model("teacher")
+    distiller = Distiller(student, teacher, [("block1_out", "block1_out")],
                           attention_weight=1.0, distillation_weight=1.0)
-    distiller.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    distiller.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
-    distiller.fit(train_data, epochs=...)
+    distiller.fit(np.zeros((4, 8, 8, 3)), np.zeros(4), epochs=1, verbose=0)
     distiller.student.save("student.keras")
     ```
 
@@ -123,10 +193,16 @@ class Distiller(keras.Model):
 
     # Raises
         ValueError: for a layer name that the student or the teacher does not have.
+
+    # References
+        - Martinez et al., [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), ICLR 2020, Section 4.2.
     """
 
-    def __init__(self, student, teacher, layer_pairs=(), *, attention_weight=1.0,
-                 distillation_weight=1.0, temperature=1.0, **kwargs):
+    def __init__(self, student: keras.Model, teacher: keras.Model,
+                 layer_pairs: Sequence[tuple[str, str]] = (), *, attention_weight: float = 1.0,
+                 distillation_weight: float = 1.0, temperature: float = 1.0,
+                 **kwargs: Any) -> None:
         super().__init__(name=kwargs.pop("name", f"{student.name}_distiller"), **kwargs)
         self.student, self.teacher = student, teacher
         self.teacher.trainable = False
@@ -136,10 +212,10 @@ class Distiller(keras.Model):
         self._student_taps = _taps(student, [s for s, _ in layer_pairs], "student")
         self._teacher_taps = _taps(teacher, [t for _, t in layer_pairs], "teacher")
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         return self.student(inputs, training=training)
 
-    def train_step(self, data):
+    def train_step(self, data: tuple) -> dict[str, tf.Tensor]:
         images, labels = data[:2]
         teacher_maps, teacher_logits = self._teacher_taps(images, training=False)
         with tf.GradientTape() as tape:
@@ -157,7 +233,8 @@ class Distiller(keras.Model):
                 "distillation_loss": distillation}
 
 
-def _taps(model, names, role):
+def _taps(model: keras.Model, names: list[str],
+          role: str) -> Callable[[tf.Tensor, bool], tuple[list[tf.Tensor], tf.Tensor]]:
     """A function `images, training -> ([outputs of the named layers], model output)`."""
     missing = [name for name in names if name not in {layer.name for layer in model.layers}]
     if missing:
@@ -166,7 +243,7 @@ def _taps(model, names, role):
     tapped = keras.Model(model.inputs, [model.get_layer(name).output for name in names]
                          + [model.output])
 
-    def run(images, training):
+    def run(images: tf.Tensor, training: bool) -> tuple[list[tf.Tensor], tf.Tensor]:
         outputs = tapped(images, training=training)
         outputs = outputs if isinstance(outputs, list) else [outputs]
         return outputs[:-1], outputs[-1]

@@ -6,7 +6,14 @@ hash mismatch, a truncated transfer or a dropped connection raises `DownloadErro
 leaves nothing in the cache. A cached file is verified again before every use.
 
 ```python
-path = keras_bnn.downloads.fetch("https://example.org/vgg.weights.h5", sha256="9f86d0...")
+import hashlib
+import pathlib
+import keras_bnn.downloads
+
+pathlib.Path("weights.bin").write_bytes(b"abc")
+url = pathlib.Path("weights.bin").absolute().as_uri()  # file://..., or an https URL
+path = keras_bnn.downloads.fetch(url, sha256=hashlib.sha256(b"abc").hexdigest(),
+                                 directory="cache")  # cache/weights.bin, verified
 ```
 
 The cache is `~/.keras/keras_bnn/`, or the folder named by `$KERAS_BNN_CACHE`.
@@ -19,6 +26,7 @@ import pathlib
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import BinaryIO
 
 from keras_bnn.files import check_writable_folder, replaced_atomically
 
@@ -29,17 +37,48 @@ _CHUNK_BYTES = 1 << 20
 
 
 class DownloadError(OSError):
-    """A file that could not be fetched or verified: the message says why and what to do."""
+    """A file that could not be fetched or verified: the message says why and what to do.
+
+    ```python
+    import hashlib
+    import pathlib
+
+    pathlib.Path("weights.bin").write_bytes(b"abc")
+    url = pathlib.Path("weights.bin").absolute().as_uri()  # file://..., or an https URL
+    from keras_bnn.downloads import DownloadError, fetch
+
+    try:
+        fetch(url, sha256="0" * 64, directory="cache")
+    except DownloadError as error:
+        print(error)  # ... has SHA-256 ba7816bf..., not the expected 000...: ... not cached.
+    ```
+    """
 
 
-def cache_dir():
-    """The cache folder: `$KERAS_BNN_CACHE` if set, else `~/.keras/keras_bnn`."""
+def cache_dir() -> pathlib.Path:
+    """The cache folder: `$KERAS_BNN_CACHE` if set, else `~/.keras/keras_bnn`.
+
+    ```python
+    from keras_bnn.downloads import cache_dir
+
+    cache_dir()  # PosixPath('/home/me/.keras/keras_bnn'), or $KERAS_BNN_CACHE
+    ```
+    """
     configured = os.environ.get(CACHE_ENVIRONMENT_VARIABLE)
     return pathlib.Path(configured) if configured else pathlib.Path.home() / ".keras" / "keras_bnn"
 
 
-def file_sha256(path):
-    """The SHA-256 of a file, as 64 hex digits."""
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file, as 64 hex digits.
+
+    ```python
+    import pathlib
+    from keras_bnn.downloads import file_sha256
+
+    pathlib.Path("hello.txt").write_bytes(b"abc")
+    file_sha256("hello.txt")  # "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    ```
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(_CHUNK_BYTES), b""):
@@ -47,7 +86,7 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def _check_hash(expected):
+def _check_hash(expected: str | None) -> str:
     expected = str(expected or "").lower()
     if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
         raise ValueError(f"sha256={expected!r} is not a SHA-256 (64 hex digits); pass the "
@@ -55,8 +94,22 @@ def _check_hash(expected):
     return expected
 
 
-def fetch(url, sha256, *, filename=None, directory=None, timeout=60):
+def fetch(url: str, sha256: str, *, filename: str | None = None,
+          directory: str | os.PathLike | None = None, timeout: float = 60) -> pathlib.Path:
     """The path of the cached, verified copy of `url`, downloading it when needed.
+
+    ```python
+    import hashlib
+    import pathlib
+
+    pathlib.Path("weights.bin").write_bytes(b"abc")
+    url = pathlib.Path("weights.bin").absolute().as_uri()  # file://..., or an https URL
+    from keras_bnn.downloads import fetch
+
+    digest = hashlib.sha256(b"abc").hexdigest()
+    path = fetch(url, digest, filename="abc.bin", directory="cache")  # cache/abc.bin
+    assert fetch(url, digest, filename="abc.bin", directory="cache") == path  # cached now
+    ```
 
     # Arguments
         url: http(s) or file URL.
@@ -102,7 +155,7 @@ def fetch(url, sha256, *, filename=None, directory=None, timeout=60):
     return target
 
 
-def _download(url, file, timeout, target):
+def _download(url: str, file: BinaryIO, timeout: float, target: pathlib.Path) -> None:
     """Writes the body of `url` into `file`; a short or failed transfer raises."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:

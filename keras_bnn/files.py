@@ -5,10 +5,11 @@ failed write leaves none (every file train.py, the export and the download cache
 
 ```python
 from keras_bnn.files import check_writable_folder, replaced_atomically, write_json_atomically
+
 check_writable_folder("runs/x")
 write_json_atomically("runs/x/metrics.json", {"accuracy": 0.9})
-with replaced_atomically("runs/x/model.keras") as temporary:  # same suffix, same folder
-    model.save(temporary)
+with replaced_atomically("runs/x/notes.txt") as temporary:  # same suffix, same folder
+    temporary.write_text("written in one step")
 ```
 """
 
@@ -17,18 +18,26 @@ import json
 import os
 import pathlib
 import tempfile
+from collections.abc import Iterator
 
 __all__ = ["check_writable_folder", "replaced_atomically", "write_bytes_atomically",
            "write_json_atomically"]
 
 
-def check_writable_folder(path):
+def check_writable_folder(path: str | os.PathLike) -> None:
     """Checks, without leaving anything behind, that files can be written in folder `path`
     (or in the folder that would hold it, when it does not exist yet).
 
     ```python
-    check_writable_folder("runs/x")        # fine: the current folder is writable
-    check_writable_folder("/sys/runs/x")   # OSError: /sys is not writable (Permission denied)
+    import pathlib
+    from keras_bnn.files import check_writable_folder
+
+    check_writable_folder("runs/x")  # fine where the current folder is writable
+    pathlib.Path("notes.txt").write_text("a file")
+    try:
+        check_writable_folder("notes.txt/runs")
+    except OSError as error:
+        print(error)  # .../notes.txt is a file, not a folder
     ```
 
     # Raises
@@ -46,13 +55,17 @@ def check_writable_folder(path):
 
 
 @contextlib.contextmanager
-def replaced_atomically(path):
+def replaced_atomically(path: str | os.PathLike) -> Iterator[pathlib.Path]:
     """A temporary path beside `path` (same folder and suffix) to write to; when the block
     ends without an error it replaces `path` in one step (`os.replace`, atomic on one file
     system), and when it raises it is removed. Creates the folder.
 
     ```python
-    with replaced_atomically("model.keras") as temporary:
+    import tensorflow as tf
+    from keras_bnn.files import replaced_atomically
+
+    model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)])
+    with replaced_atomically("model.keras") as temporary:  # .tmp-model-XXXX.keras
         model.save(temporary)
     ```
 
@@ -74,13 +87,32 @@ def replaced_atomically(path):
             temporary.unlink(missing_ok=True)
 
 
-def write_bytes_atomically(path, data):
-    """Writes `data` to `path` through `replaced_atomically`. Returns the path."""
+def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> pathlib.Path:
+    """Writes `data` to `path` through `replaced_atomically`. Returns the path.
+
+    ```python
+    from keras_bnn.files import write_bytes_atomically
+
+    path = write_bytes_atomically("out/model.tflite", b"TFL3")  # creates out/
+    assert path.read_bytes() == b"TFL3"
+    ```
+    """
     with replaced_atomically(path) as temporary:
         temporary.write_bytes(data)
     return pathlib.Path(path)
 
 
-def write_json_atomically(path, payload):
-    """Writes JSON to `path` through `replaced_atomically`."""
+def write_json_atomically(path: str | os.PathLike, payload: object) -> None:
+    """Writes JSON to `path` through `replaced_atomically`, indented, NumPy numbers as
+    floats.
+
+    ```python
+    import json
+    import numpy as np
+    from keras_bnn.files import write_json_atomically
+
+    write_json_atomically("metrics.json", {"accuracy": np.float32(0.5)})
+    assert json.load(open("metrics.json")) == {"accuracy": 0.5}
+    ```
+    """
     write_bytes_atomically(path, (json.dumps(payload, indent=2, default=float) + "\n").encode())

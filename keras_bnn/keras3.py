@@ -11,13 +11,20 @@ any other model unchanged.
 import keras_bnn
 import keras  # Keras 3
 
-float_model = keras.applications.MobileNetV2(input_shape=(32, 32, 3), weights=None, classes=10)
+float_model = keras.Sequential([
+    keras.Input((32, 32, 3)),
+    keras.layers.Conv2D(16, 3, name="conv1"), keras.layers.BatchNormalization(),
+    keras.layers.Conv2D(32, 3, name="conv2"), keras.layers.BatchNormalization(),
+    keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10),
+])
 binary = keras_bnn.binarize(float_model, "recu")  # a tf_keras model with binary convs
 ```
 """
 
 import inspect
 import sys
+import types
+from typing import Any
 
 import numpy as np
 
@@ -35,25 +42,30 @@ _OBJECT_MODULES = {
 _UNSET = (None, False, 0, (), [], {})
 
 
-def _keras_3():
+def _keras_3() -> types.ModuleType | None:
     """The Keras 3 package when it was imported (no Keras 3 model can exist otherwise)."""
     module = sys.modules.get("keras")
     version = getattr(module, "__version__", "")
     return module if version.startswith("3.") else None
 
 
-def is_keras_3_model(model):
+def is_keras_3_model(model: Any) -> bool:
     """Whether `model` is a Keras 3 model (`import keras`), not a `tf_keras` one.
 
     ```python
+    import keras  # Keras 3
+    import tensorflow as tf
+    from keras_bnn.keras3 import is_keras_3_model
+
     assert is_keras_3_model(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
+    assert not is_keras_3_model(tf.keras.Sequential([tf.keras.layers.Dense(2)]))  # tf_keras
     ```
     """
     keras_3 = _keras_3()
     return keras_3 is not None and isinstance(model, keras_3.Model)
 
 
-def to_tf_keras(model):
+def to_tf_keras(model: Any) -> keras.Model:
     """The `tf_keras` twin of a Keras 3 model, with its weights; any other model unchanged.
 
     Sequential models become `tf_keras.Sequential`, functional ones (nested and shared
@@ -61,7 +73,16 @@ def to_tf_keras(model):
     with the same options; the twin computes the same outputs.
 
     ```python
-    twin = to_tf_keras(keras.applications.ResNet50(input_shape=(32, 32, 3), weights=None))
+    import keras  # Keras 3
+    import numpy as np
+    from keras_bnn.keras3 import to_tf_keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    twin = to_tf_keras(model)  # a tf_keras.Model with the same weights
+    images = np.random.default_rng(0).random((2, 8, 8, 3), dtype=np.float32)
+    np.testing.assert_allclose(twin(images), model(images), atol=1e-6)
     ```
 
     # Arguments
@@ -93,7 +114,7 @@ def to_tf_keras(model):
     return _functional_twin(model, keras_3)
 
 
-def _sequential_twin(model, keras_3):
+def _sequential_twin(model: Any, keras_3: types.ModuleType) -> keras.Sequential:
     if not model.built or not model.inputs:
         raise ValueError(
             f"Keras 3 Sequential model {model.name!r} has no defined input; start it with "
@@ -108,12 +129,12 @@ def _sequential_twin(model, keras_3):
     return twin
 
 
-def _functional_twin(model, keras_3):
+def _functional_twin(model: Any, keras_3: types.ModuleType) -> keras.Model:
     """Runs the Keras 3 graph on tf_keras inputs, each operation replaced by its twin
     (made once per layer, so shared layers stay shared)."""
     twins = {}
 
-    def twin_call(operation):
+    def twin_call(operation: Any) -> Any:
         if id(operation) not in twins:
             twins[id(operation)] = _layer_twin(operation, keras_3)
         twin = twins[id(operation)]
@@ -130,12 +151,13 @@ def _functional_twin(model, keras_3):
     return twin
 
 
-def _input_twin(tensor):
+def _input_twin(tensor: Any) -> Any:
+    """A tf_keras `Input` of the shape, dtype and name of the Keras 3 input `tensor`."""
     return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype,
                        name=tensor._keras_history.operation.name)
 
 
-def _layer_twin(operation, keras_3):
+def _layer_twin(operation: Any, keras_3: types.ModuleType) -> keras.layers.Layer:
     """The tf_keras layer of the same class and options as the Keras 3 `operation`."""
     if isinstance(operation, keras_3.Model):
         return to_tf_keras(operation)
@@ -163,14 +185,14 @@ def _layer_twin(operation, keras_3):
     return layer_class(**options)
 
 
-def _init_arguments(cls):
+def _init_arguments(cls: type) -> set[str]:
     """The named arguments of `cls.__init__` and of its base classes' (which `**kwargs`
     passes on to)."""
     return {name for klass in cls.__mro__ if "__init__" in vars(klass)
             for name in inspect.signature(klass.__init__).parameters}
 
 
-def _tf_keras_value(value, layer, key):
+def _tf_keras_value(value: Any, layer: Any, key: str) -> Any:
     """An option's value in tf_keras terms: dtype policies by name, initializers,
     regularizers and constraints as the tf_keras objects of the same class."""
     if not (isinstance(value, dict) and "class_name" in value and "config" in value):
@@ -189,7 +211,7 @@ def _tf_keras_value(value, layer, key):
     return object_class(**config)
 
 
-def _copy_weights(layer, twin, keras_3):
+def _copy_weights(layer: Any, twin: keras.layers.Layer, keras_3: types.ModuleType) -> None:
     if isinstance(layer, keras_3.Model):
         return  # copied when its own twin was made
     weights = layer.get_weights()

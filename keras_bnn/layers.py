@@ -21,13 +21,22 @@ Real-to-Binary's binary convs scale their outputs: the strong baseline by a lear
 data-driven `DataDrivenGate` computed from the block's real-valued input.
 
 ```python
-x = keras_bnn.layers.DecoupledActivation(threshold=0.5)(x)        # C -> 2C channels
+import keras_bnn
+import larq as lq
+import tensorflow as tf
+
+inputs = tf.keras.Input((8, 8, 32))
+x = keras_bnn.layers.DecoupledActivation(threshold=0.5)(inputs)   # 32 -> 64 channels
 x = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0,
                           input_quantizer="ste_sign", kernel_quantizer="ste_sign",
                           kernel_constraint="weight_clip")(x)
 x = keras_bnn.layers.Scale(0.5)(x)
+model = tf.keras.Model(inputs, x)
 ```
 """
+
+from collections.abc import Callable
+from typing import Any
 
 from keras_bnn._keras import all_layers, keras, lq, register_serializable, tf
 from keras_bnn.quantizers import ReCU, check_tau
@@ -51,6 +60,9 @@ class DecoupledActivation(keras.layers.Layer):
     the ternary conv with kernel `W`. In stage 2 the two copies train their offsets apart.
 
     ```python
+    import tensorflow as tf
+    from keras_bnn.layers import DecoupledActivation
+
     y = DecoupledActivation(threshold=0.5)(tf.zeros((1, 4, 4, 8)))  # shape (1, 4, 4, 16)
     ```
 
@@ -61,17 +73,17 @@ class DecoupledActivation(keras.layers.Layer):
         ValueError: if `threshold <= 0`.
 
     # References
-        - [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling
-          Binary Activations](https://arxiv.org/abs/2002.06517)
+        - Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by
+          Coupling Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020.
     """
 
-    def __init__(self, threshold=0.5, **kwargs):
+    def __init__(self, threshold: float = 0.5, **kwargs: Any) -> None:
         if not threshold > 0:
             raise ValueError(f"`threshold` must be > 0, got {threshold}.")
         super().__init__(**kwargs)
         self.threshold = threshold
 
-    def build(self, input_shape):
+    def build(self, input_shape: tf.TensorShape) -> None:
         channels = input_shape[-1]
         initial = [self.threshold] * channels + [-self.threshold] * channels
         self.offset = self.add_weight(
@@ -79,13 +91,13 @@ class DecoupledActivation(keras.layers.Layer):
         )
         super().build(input_shape)
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return tf.concat([inputs, inputs], axis=-1) + self.offset
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
         return tf.TensorShape(input_shape[:-1]).concatenate([2 * input_shape[-1]])
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "threshold": self.threshold}
 
 
@@ -94,14 +106,17 @@ class DuplicateChannels(keras.layers.Layer):
     """Concatenates the input with itself along the channels: C channels in, 2C out.
 
     ```python
+    import tensorflow as tf
+    from keras_bnn.layers import DuplicateChannels
+
     y = DuplicateChannels()(tf.zeros((1, 4, 4, 8)))  # shape (1, 4, 4, 16)
     ```
     """
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return tf.concat([inputs, inputs], axis=-1)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
         return tf.TensorShape(input_shape[:-1]).concatenate([2 * input_shape[-1]])
 
 
@@ -110,21 +125,24 @@ class Scale(keras.layers.Layer):
     """Multiplies its input by a constant (not trained).
 
     ```python
-    y = Scale(0.5)(x)
+    import tensorflow as tf
+    from keras_bnn.layers import Scale
+
+    y = Scale(0.5)(tf.ones((1, 2)))  # [[0.5, 0.5]]
     ```
 
     # Arguments
         scale: The constant factor.
     """
 
-    def __init__(self, scale, **kwargs):
+    def __init__(self, scale: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scale = scale
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return inputs * self.scale
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "scale": self.scale}
 
 
@@ -139,16 +157,27 @@ class LearnedRescaling(keras.layers.Layer):
     row and column factors run as one float multiply-add.
 
     ```python
-    y = LearnedRescaling()(lq.layers.QuantConv2D(64, 3, ...)(x))
+    import larq as lq
+    import tensorflow as tf
+    from keras_bnn.layers import LearnedRescaling
+
+    x = tf.keras.Input((8, 8, 16))
+    y = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, use_bias=False,
+                              input_quantizer="ste_sign", kernel_quantizer="ste_sign")(x)
+    y = LearnedRescaling()(y)  # 32 + 8 + 8 learned factors
     ```
 
+    # Raises
+        ValueError: (when built) for an input that is not (batch, H, W, C) of known size.
+
     # References
-        - [XNOR-Net++: Improved Binary Neural Networks](https://arxiv.org/abs/1909.13863)
-        - [Training Binary Neural Networks with Real-to-Binary
-          Convolutions](https://arxiv.org/abs/2003.11535), Section 4.1.
+        - Bulat and Tzimiropoulos, [XNOR-Net++: Improved Binary Neural
+          Networks](https://arxiv.org/abs/1909.13863), BMVC 2019.
+        - Martinez et al., [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), ICLR 2020, Section 4.1.
     """
 
-    def build(self, input_shape):
+    def build(self, input_shape: tf.TensorShape) -> None:
         if len(input_shape) != 4 or None in input_shape[1:]:
             raise ValueError(f"LearnedRescaling needs a (batch, H, W, C) input of known size, "
                              f"got {tuple(input_shape)}.")
@@ -158,7 +187,7 @@ class LearnedRescaling(keras.layers.Layer):
         self.column_scale = self.add_weight("column_scale", (width, 1), initializer="ones")
         super().build(input_shape)
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         scaled = inputs * self.channel_scale
         # Written as x + x * (s - 1): LCE's converter would fold a plain x * s into the
         # binary conv's per-channel multiplier, whose kernel then refuses the (H, W, 1) shape.
@@ -176,25 +205,34 @@ class DataDrivenGate(keras.layers.Layer):
     Compute Engine export the gate runs in float beside the binary conv.
 
     ```python
-    y = lq.layers.QuantConv2D(64, 3, ...)(x_real)
-    y = DataDrivenGate()([x_real, y])
+    import larq as lq
+    import tensorflow as tf
+    from keras_bnn.layers import DataDrivenGate
+
+    x_real = tf.keras.Input((8, 8, 64))
+    y = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0, use_bias=False,
+                              input_quantizer="ste_sign", kernel_quantizer="ste_sign")(x_real)
+    y = DataDrivenGate()([x_real, y])  # y scaled per sample and channel
     ```
 
     # Arguments
         reduction: How much narrower the hidden layer is than `x_real`.
 
+    # Raises
+        ValueError: for `reduction < 1`.
+
     # References
-        - [Training Binary Neural Networks with Real-to-Binary
-          Convolutions](https://arxiv.org/abs/2003.11535), Section 4.3 (Eq. 6).
+        - Martinez et al., [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), ICLR 2020, Section 4.3 (Eq. 6).
     """
 
-    def __init__(self, reduction=8, **kwargs):
+    def __init__(self, reduction: int = 8, **kwargs: Any) -> None:
         if reduction < 1:
             raise ValueError(f"DataDrivenGate needs reduction >= 1, got {reduction}.")
         super().__init__(**kwargs)
         self.reduction = reduction
 
-    def build(self, input_shape):
+    def build(self, input_shape: list[tf.TensorShape]) -> None:
         real_shape, output_shape = input_shape
         hidden = max(1, real_shape[-1] // self.reduction)
         self.squeeze = self.add_weight("squeeze", (real_shape[-1], hidden),
@@ -203,16 +241,16 @@ class DataDrivenGate(keras.layers.Layer):
                                       initializer="glorot_uniform")
         super().build(input_shape)
 
-    def call(self, inputs):
+    def call(self, inputs: list[tf.Tensor]) -> tf.Tensor:
         real, outputs = inputs
         pooled = tf.reduce_mean(real, axis=[1, 2])
         gate = tf.sigmoid(tf.nn.relu(pooled @ self.squeeze) @ self.excite)
         return outputs * gate[:, None, None, :]
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: list[tf.TensorShape]) -> tf.TensorShape:
         return tf.TensorShape(input_shape[1])
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "reduction": self.reduction}
 
 
@@ -224,15 +262,18 @@ class HardTanh(keras.layers.Layer):
     Engine runs it as TFLite's float `RELU_N1_TO_1`.
 
     ```python
+    import tensorflow as tf
+    from keras_bnn.layers import HardTanh
+
     y = HardTanh()(tf.constant([-2.0, 0.5, 3.0]))  # [-1.0, 0.5, 1.0]
     ```
 
     # References
-        - [ReCU: Reviving the Dead Weights in Binary Neural
-          Networks](https://arxiv.org/abs/2103.12369), official code.
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021, official code.
     """
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return tf.clip_by_value(inputs, -1.0, 1.0)
 
 
@@ -244,6 +285,9 @@ class PadChannels(keras.layers.Layer):
     CIFAR networks use after a 2x2 average pooling where a stage doubles the channels.
 
     ```python
+    import tensorflow as tf
+    from keras_bnn.layers import PadChannels
+
     y = PadChannels(8, 8)(tf.zeros((1, 4, 4, 16)))  # shape (1, 4, 4, 32)
     ```
 
@@ -254,24 +298,25 @@ class PadChannels(keras.layers.Layer):
         ValueError: for a negative number.
 
     # References
-        - [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385)
+        - He et al., [Deep Residual Learning for Image
+          Recognition](https://arxiv.org/abs/1512.03385), CVPR 2016.
     """
 
-    def __init__(self, before, after, **kwargs):
+    def __init__(self, before: int, after: int, **kwargs: Any) -> None:
         if before < 0 or after < 0:
             raise ValueError(f"PadChannels needs before >= 0 and after >= 0, got {before}, "
                              f"{after}.")
         super().__init__(**kwargs)
         self.before, self.after = before, after
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return tf.pad(inputs, [[0, 0]] * (inputs.shape.rank - 1) + [[self.before, self.after]])
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
         channels = input_shape[-1] + self.before + self.after
         return tf.TensorShape(input_shape[:-1]).concatenate([channels])
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "before": self.before, "after": self.after}
 
 
@@ -288,9 +333,12 @@ class ReCUConv2D(lq.layers.QuantConv2D):
     plain binary conv and the BatchNorm after it sees the usual scale.
 
     ```python
+    import tensorflow as tf
+    from keras_bnn.layers import ReCUConv2D
+
     conv = ReCUConv2D(64, 3, padding="same", pad_values=1.0, tau=0.85)
-    y = conv(x)
-    conv.tau.assign(0.99)
+    y = conv(tf.random.normal((1, 8, 8, 32)))
+    conv.tau.assign(0.99)  # the next call clamps at Q(0.99)
     ```
 
     # Arguments
@@ -307,12 +355,15 @@ class ReCUConv2D(lq.layers.QuantConv2D):
             after the BatchNorm that follows).
 
     # References
-        - [ReCU: Reviving the Dead Weights in Binary Neural
-          Networks](https://arxiv.org/abs/2103.12369)
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021.
     """
 
-    def __init__(self, filters, kernel_size, *, tau=0.85, center=True, b_star=2.0,
-                 alpha_initializer="ones", input_quantizer="recu_activation", **kwargs):
+    def __init__(self, filters: int, kernel_size: int | tuple[int, int], *, tau: float = 0.85,
+                 center: bool = True, b_star: float = 2.0,
+                 alpha_initializer: str | keras.initializers.Initializer = "ones",
+                 input_quantizer: str | Callable | None = "recu_activation",
+                 **kwargs: Any) -> None:
         for name, allowed in (("kernel_quantizer", None), ("use_bias", False),
                               ("activation", None)):
             if kwargs.pop(name, allowed) not in (allowed, "linear"):
@@ -327,7 +378,7 @@ class ReCUConv2D(lq.layers.QuantConv2D):
         super().__init__(filters, kernel_size, input_quantizer=input_quantizer,
                          use_bias=False, **kwargs)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tf.TensorShape) -> None:
         self.tau = self.add_weight(
             "tau", shape=(), initializer=keras.initializers.Constant(self.initial_tau),
             trainable=False,
@@ -339,10 +390,10 @@ class ReCUConv2D(lq.layers.QuantConv2D):
         self.alpha = self.add_weight("alpha", shape=(self.filters,),
                                      initializer=self.alpha_initializer)
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return super().call(inputs) * self.alpha
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.pop("kernel_quantizer")  # always ReCU over the `tau` variable
         tau = float(keras.backend.get_value(self.tau)) if self.built else self.initial_tau
@@ -350,12 +401,24 @@ class ReCUConv2D(lq.layers.QuantConv2D):
                 "alpha_initializer": keras.initializers.serialize(self.alpha_initializer)}
 
 
-def recu_layers(model):
+def recu_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The layers of `model` (nested models included) whose kernel quantizer is ReCU.
 
     ```python
-    taus = [float(layer.tau.numpy()) for layer in recu_layers(model)]
+    import tensorflow as tf
+    from keras_bnn.layers import ReCUConv2D, recu_layers
+
+    inputs = tf.keras.Input((8, 8, 16))
+    x = ReCUConv2D(16, 3, padding="same", pad_values=1.0, tau=0.9)(inputs)
+    model = tf.keras.Model(inputs, ReCUConv2D(16, 3, padding="same", pad_values=1.0)(x))
+    taus = [float(layer.tau.numpy()) for layer in recu_layers(model)]  # [0.9, 0.85]
     ```
+
+    # Arguments
+        model: A Keras model.
+
+    # Returns
+        A list of layers, in the model's order.
     """
     return [layer for layer in all_layers(model)
             if isinstance(getattr(layer, "kernel_quantizer", None), ReCU)]

@@ -4,6 +4,8 @@ The schedules are functions of the optimizer's step counter, so a run restored f
 checkpoint continues them exactly.
 
 ```python
+import keras_bnn
+
 optimizer = keras_bnn.optimizers.make_optimizer(
     "sgd", 0.1, schedule="cosine", epochs=600, steps_per_epoch=196, warmup_epochs=5,
     weight_decay=5e-4,
@@ -12,6 +14,7 @@ optimizer = keras_bnn.optimizers.make_optimizer(
 """
 
 import math
+from typing import Any
 
 from keras_bnn._keras import keras, lq, register_serializable, tf
 
@@ -32,7 +35,10 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     The ReCU recipe: 5 warm-up epochs, then cosine annealing over the remaining epochs.
 
     ```python
+    from keras_bnn.optimizers import WarmupCosineDecay
+
     schedule = WarmupCosineDecay(0.1, total_steps=600 * 196, warmup_steps=5 * 196)
+    float(schedule(0)), float(schedule(5 * 196)), float(schedule(600 * 196))  # ~1e-4, 0.1, 0
     ```
 
     # Arguments
@@ -40,11 +46,17 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         total_steps: Steps of the whole run, warm-up included.
         warmup_steps: Steps of the linear warm-up (0 for none).
 
+    # Raises
+        ValueError: unless `0 <= warmup_steps < total_steps`.
+
     # References
-        - [SGDR: Stochastic Gradient Descent with Warm Restarts](https://arxiv.org/abs/1608.03983)
+        - Loshchilov and Hutter, [SGDR: Stochastic Gradient Descent with Warm
+          Restarts](https://arxiv.org/abs/1608.03983), ICLR 2017.
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021 (the recipe).
     """
 
-    def __init__(self, learning_rate, total_steps, warmup_steps=0):
+    def __init__(self, learning_rate: float, total_steps: int, warmup_steps: int = 0) -> None:
         super().__init__()
         if not 0 <= warmup_steps < total_steps:
             raise ValueError(
@@ -54,14 +66,14 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.total_steps = total_steps
         self.warmup_steps = warmup_steps
 
-    def __call__(self, step):
+    def __call__(self, step: int | tf.Tensor) -> tf.Tensor:
         step = tf.cast(step, tf.float32)
         warmup = self.learning_rate * (step + 1.0) / max(self.warmup_steps, 1)
         progress = (step - self.warmup_steps) / float(self.total_steps - self.warmup_steps)
         cosine = 0.5 * self.learning_rate * (1.0 + tf.cos(math.pi * tf.minimum(progress, 1.0)))
         return tf.where(step < self.warmup_steps, warmup, cosine)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {
             "learning_rate": self.learning_rate,
             "total_steps": self.total_steps,
@@ -70,16 +82,24 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_schedule(
-    learning_rate,
-    schedule="constant",
+    learning_rate: float,
+    schedule: str = "constant",
     *,
-    epochs=1,
-    steps_per_epoch=1,
-    warmup_epochs=0,
-    decay_epochs=(),
-    decay_factor=0.1,
-):
+    epochs: int = 1,
+    steps_per_epoch: int = 1,
+    warmup_epochs: float = 0,
+    decay_epochs: tuple[int, ...] | list[int] = (),
+    decay_factor: float = 0.1,
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """A learning rate or schedule, by name.
+
+    ```python
+    from keras_bnn.optimizers import make_schedule
+
+    step = make_schedule(0.1, "step", steps_per_epoch=100, decay_epochs=(30, 60))
+    float(step(2999)), float(step(3000))  # 0.1, 0.01: decayed from the first step of epoch 30
+    cosine = make_schedule(0.1, "cosine", epochs=600, steps_per_epoch=196, warmup_epochs=5)
+    ```
 
     # Arguments
         learning_rate: Base (peak) learning rate, > 0.
@@ -117,16 +137,32 @@ def make_schedule(
     raise ValueError(f"Unknown learning-rate schedule {schedule!r}; expected one of {SCHEDULES}.")
 
 
-def make_optimizer(name, learning_rate, *, weight_decay=0.0, momentum=0.9, **schedule_kwargs):
+def make_optimizer(
+    name: str,
+    learning_rate: float,
+    *,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    **schedule_kwargs: Any,
+) -> keras.optimizers.Optimizer | keras.optimizers.legacy.Optimizer:
     """An optimizer by name, with a learning-rate schedule from `make_schedule`.
 
     - `"adam"`: Adam (decoupled weight decay when `weight_decay > 0`).
     - `"sgd"`: SGD with Nesterov momentum, as BinaryDuo and ReCU train.
-    - `"bop"`: larq's Bop for the binary weights (Helwegen et al., NeurIPS 2019) and Adam
-      for the others, through `lq.optimizers.CaseOptimizer`; it needs Keras' legacy
-      optimizers.
+    - `"bop"`: larq's Bop for the binary weights and Adam for the others, through
+      `lq.optimizers.CaseOptimizer`; it needs Keras' legacy optimizers.
 
     Weight decay skips BatchNorm parameters, biases and scales.
+
+    ```python
+    from keras_bnn.optimizers import make_optimizer
+
+    sgd = make_optimizer("sgd", 0.1, schedule="cosine", epochs=600, steps_per_epoch=196,
+                         warmup_epochs=5, weight_decay=5e-4)      # ReCU
+    adam = make_optimizer("adam", 1e-3, schedule="step", steps_per_epoch=196,
+                          decay_epochs=(30, 60))                  # BinaryDuo-style decay
+    bop = make_optimizer("bop", 1e-3)
+    ```
 
     # Arguments
         name: One of `OPTIMIZERS`.
@@ -140,6 +176,10 @@ def make_optimizer(name, learning_rate, *, weight_decay=0.0, momentum=0.9, **sch
 
     # Raises
         ValueError: for an unknown name or a negative weight decay.
+
+    # References
+        - Helwegen et al., [Latent Weights Do Not Exist: Rethinking Binarized Neural Network
+          Optimization](https://arxiv.org/abs/1906.02107), NeurIPS 2019 (Bop).
     """
     if weight_decay < 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}.")

@@ -1,13 +1,22 @@
 """PNG figures of a run: training curves, and ReCU's latent-weight distributions.
 
 ```python
-plot_history(history, "runs/x/training_curves.png", title="bnn_small on fashion_mnist")
-plot_latent_weights(model, "runs/x/latent_weights.png")
+import tensorflow as tf
+from keras_bnn.layers import ReCUConv2D
+from keras_bnn.plots import plot_bars, plot_history, plot_latent_weights
+
+history = [{"loss": 1.2, "accuracy": 0.6}, {"loss": 0.8, "accuracy": 0.7}]
+plot_history(history, "training_curves.png", title="bnn_small on fashion_mnist")
+inputs = tf.keras.Input((8, 8, 16))
+model = tf.keras.Model(inputs, ReCUConv2D(16, 3, padding="same", pad_values=1.0)(inputs))
+plot_latent_weights(model, "latent_weights.png")
 plot_bars(["conv2", "conv3"], [0.61, 0.74], "mismatch.png", ylabel="cosine")
 ```
 """
 
 import math
+import os
+from collections.abc import Sequence
 
 import matplotlib
 
@@ -16,14 +25,24 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from keras_bnn._keras import keras  # noqa: E402
 from keras_bnn.layers import recu_layers  # noqa: E402
 from keras_bnn.quantizers import recu_threshold, standardize_kernel  # noqa: E402
 
 __all__ = ["plot_bars", "plot_history", "plot_latent_weights"]
 
 
-def plot_history(history, path, title=""):
+def plot_history(history: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
     """Plots the per-epoch logs of `fit` (`loss`, `accuracy`, `val_loss`, `val_accuracy`).
+
+    ```python
+    from keras_bnn.plots import plot_history
+
+    history = [{"loss": 1.2, "accuracy": 0.6, "val_loss": 1.0, "val_accuracy": 0.65},
+               {"loss": 0.8, "accuracy": 0.7, "val_loss": 0.9, "val_accuracy": 0.70}]
+    stage_2 = [{**logs, "stage": "decoupled"} for logs in history]
+    plot_history([*history, *stage_2], "curves.png", title="two stages")
+    ```
 
     # Arguments
         history: A list of per-epoch log dicts (as `keras_bnn.training.fit_resumable`
@@ -52,11 +71,18 @@ def plot_history(history, path, title=""):
     plt.close(figure)
 
 
-def plot_latent_weights(model, path, columns=4):
+def plot_latent_weights(model: keras.Model, path: str | os.PathLike, columns: int = 4) -> None:
     """Histograms of every ReCU layer's standardized latent weights, the clamp ±Q(τ) marked.
 
     The figure of the ReCU paper: weights beyond the clamp get no gradient ("dead"); the
     title of each panel gives τ and the share of them.
+
+    ```python
+    import zoo
+    from keras_bnn.plots import plot_latent_weights
+
+    plot_latent_weights(zoo.get_model("recu_small"), "latent_weights.png")  # 5 panels
+    ```
 
     # Arguments
         model: A model with ReCU-quantized layers (`ReCUConv2D`), nested ones included.
@@ -65,6 +91,10 @@ def plot_latent_weights(model, path, columns=4):
 
     # Raises
         ValueError: when the model has no ReCU layer.
+
+    # References
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021.
     """
     layers = recu_layers(model)
     if not layers:
@@ -91,8 +121,18 @@ def plot_latent_weights(model, path, columns=4):
     plt.close(figure)
 
 
-def plot_bars(labels, values, path, *, ylabel="", title="", groups=None):
+def plot_bars(labels: Sequence[str], values: Sequence[float] | dict[str, Sequence[float]],
+              path: str | os.PathLike, *, ylabel: str = "", title: str = "",
+              groups: Sequence[str] | None = None) -> None:
     """A bar chart: one bar per label, or per label and group side by side.
+
+    ```python
+    from keras_bnn.plots import plot_bars
+
+    plot_bars(["conv2", "conv3"], [0.61, 0.74], "mismatch.png", ylabel="cosine")
+    plot_bars(["conv2", "conv3"], {"cdg": [0.61, 0.74], "esg": [0.58, 0.70]}, "both.png",
+              groups=["cdg", "esg"])
+    ```
 
     # Arguments
         labels: Bar (or bar group) names along the x axis.

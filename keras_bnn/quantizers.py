@@ -13,7 +13,9 @@ All values live in the ±1 domain, with `sign(0) = +1` (larq's convention).
 ```python
 import keras_bnn  # sets up TensorFlow with Keras 2 before anything else
 import larq as lq
+import tensorflow as tf
 
+x = tf.keras.Input((16, 16, 64))
 x = lq.layers.QuantConv2D(
     64, 3, padding="same", pad_values=1.0,
     input_quantizer="ternary_sign",     # BinaryDuo, stage 1
@@ -28,6 +30,8 @@ x = lq.layers.QuantConv2D(
 """
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from keras_bnn._keras import LarqBaseQuantizer, keras, lq, register_serializable, tf
 
@@ -51,7 +55,7 @@ __all__ = [
 _VARIANCE_EPSILON = 1e-5
 
 
-def _unbiased_variance(x, axis):
+def _unbiased_variance(x: tf.Tensor, axis: list[int]) -> tf.Tensor:
     """Variance with Bessel's correction, as PyTorch's `Tensor.var` in the official code."""
     variance = tf.math.reduce_variance(x, axis=axis, keepdims=True)
     count = tf.cast(tf.size(x) // tf.size(variance), x.dtype)
@@ -64,17 +68,26 @@ QUANTIZER_NAMES = ("approx_sign", "dorefa_quantizer", "magnitude_aware_sign",
                    "recu", "recu_activation", "tanh_sign", "ternary_sign")
 
 
-def check_quantizer(quantizer, argument="quantizer"):
+def check_quantizer(quantizer: str | Callable | None,
+                    argument: str = "quantizer") -> str | Callable | None:
     """Returns `quantizer` after checking that larq can resolve it.
 
     ```python
-    check_quantizer("ste_sign", "input_quantizer")  # -> "ste_sign"
-    check_quantizer("bogus", "input_quantizer")     # ValueError naming the known ones
+    from keras_bnn.quantizers import check_quantizer
+
+    assert check_quantizer("ste_sign", "input_quantizer") == "ste_sign"
+    try:
+        check_quantizer("bogus", "input_quantizer")
+    except ValueError as error:
+        print(error)  # input_quantizer='bogus' is not a quantizer; use one of approx_sign, ...
     ```
 
     # Arguments
         quantizer: None, a quantizer name (one of `QUANTIZER_NAMES`), or a quantizer.
         argument: The argument it was given as, named in the error.
+
+    # Returns
+        `quantizer`, unchanged.
 
     # Raises
         ValueError: for a name or object larq does not know as a quantizer.
@@ -89,11 +102,25 @@ def check_quantizer(quantizer, argument="quantizer"):
     return quantizer
 
 
-def check_tau(tau):
+def check_tau(tau: float | tf.Tensor | tf.Variable) -> float:
     """Returns ReCU's τ as a float after checking that it lies in `(0.5, 1]`.
+
+    ```python
+    import tensorflow as tf
+    from keras_bnn.quantizers import check_tau
+
+    assert check_tau(tf.Variable(0.75)) == 0.75
+    try:
+        check_tau(0.4)
+    except ValueError as error:
+        print(error)  # `tau` must be in (0.5, 1] ...
+    ```
 
     # Arguments
         tau: A float, or a scalar tensor or variable.
+
+    # Returns
+        τ as a Python float.
 
     # Raises
         ValueError: if τ is outside `(0.5, 1]`: `Q(τ) = -b ln(2 - 2τ)` is then not positive.
@@ -107,7 +134,8 @@ def check_tau(tau):
     return value
 
 
-def _training_branch(training, if_training, otherwise):
+def _training_branch(training: bool | tf.Tensor | None, if_training: Callable[[], tf.Tensor],
+                     otherwise: Callable[[], tf.Tensor]) -> tf.Tensor:
     """`if_training()` when `training` is true, else `otherwise()`; `training` may be a tensor."""
     if training is None:
         return otherwise()
@@ -121,7 +149,8 @@ def _training_branch(training, if_training, otherwise):
 # BinaryDuo: ternary activation
 
 
-def ternary_sign(x, threshold=0.5, clip_value=1.0):
+def ternary_sign(x: tf.Tensor, threshold: float = 0.5,
+                 clip_value: float | None = 1.0) -> tf.Tensor:
     r"""Ternary activation of BinaryDuo with a straight-through gradient.
 
     \\[
@@ -131,6 +160,13 @@ def ternary_sign(x, threshold=0.5, clip_value=1.0):
     \frac{\partial q}{\partial x} = \begin{cases} 1 & |x| \leq \texttt{clip_value} \\\
     0 & \text{else} \end{cases}
     \\]
+
+    ```python
+    import tensorflow as tf
+    from keras_bnn.quantizers import ternary_sign
+
+    ternary_sign(tf.constant([-0.9, -0.2, 0.0, 0.5, 2.0]))  # [-1., 0., 0., 1., 1.]
+    ```
 
     # Arguments
         x: Input tensor.
@@ -142,8 +178,8 @@ def ternary_sign(x, threshold=0.5, clip_value=1.0):
         A tensor of -1, 0 and +1 with the shape and dtype of `x`.
 
     # References
-        - [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling
-          Binary Activations](https://arxiv.org/abs/2002.06517)
+        - Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by
+          Coupling Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020.
     """
 
     @tf.custom_gradient
@@ -172,6 +208,9 @@ class TernarySign(LarqBaseQuantizer):
         pattern into `sign(x + t)`); decouple the model before exporting it.
 
     ```python
+    import keras_bnn
+    import larq as lq
+
     layer = lq.layers.QuantConv2D(
         32, 3, padding="same", pad_values=1.0,
         input_quantizer=keras_bnn.quantizers.TernarySign(threshold=0.5),
@@ -189,13 +228,14 @@ class TernarySign(LarqBaseQuantizer):
         ValueError: if `threshold` is not in `(0, clip_value)`.
 
     # References
-        - [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling
-          Binary Activations](https://arxiv.org/abs/2002.06517)
+        - Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by
+          Coupling Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020.
     """
 
     precision = 2
 
-    def __init__(self, threshold=0.5, clip_value=1.0, **kwargs):
+    def __init__(self, threshold: float = 0.5, clip_value: float | None = 1.0,
+                 **kwargs: Any) -> None:
         upper = math.inf if clip_value is None else clip_value
         if not 0 < threshold < upper:
             raise ValueError(
@@ -207,11 +247,11 @@ class TernarySign(LarqBaseQuantizer):
         self.clip_value = clip_value
         super().__init__(**kwargs)
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         outputs = ternary_sign(inputs, threshold=self.threshold, clip_value=self.clip_value)
         return super().call(outputs)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {
             **super().get_config(),
             "threshold": self.threshold,
@@ -223,7 +263,7 @@ class TernarySign(LarqBaseQuantizer):
 # ReCU: kernel quantizer
 
 
-def standardize_kernel(kernel, center=True, b_star=2.0):
+def standardize_kernel(kernel: tf.Tensor, center: bool = True, b_star: float = 2.0) -> tf.Tensor:
     r"""Per-output-channel weight standardization of ReCU.
 
     \\[
@@ -236,6 +276,14 @@ def standardize_kernel(kernel, center=True, b_star=2.0):
     axis but the last (the output channels); the variance uses Bessel's correction like
     PyTorch's `Tensor.var` in the official code.
 
+    ```python
+    import tensorflow as tf
+    from keras_bnn.quantizers import standardize_kernel
+
+    w1 = standardize_kernel(tf.random.normal((3, 3, 16, 8)))
+    tf.math.reduce_std(w1, axis=[0, 1, 2])  # about 2 * sqrt(2) = 2.83 per output channel
+    ```
+
     # Arguments
         kernel: Latent weights, output channels last (`(kh, kw, in, out)` or `(in, out)`).
         center: Subtract the per-channel mean first (the official code does; the paper
@@ -246,8 +294,9 @@ def standardize_kernel(kernel, center=True, b_star=2.0):
         The standardized kernel `w1`, differentiable with respect to `kernel`.
 
     # References
-        - [ReCU: Reviving the Dead Weights in Binary Neural
-          Networks](https://arxiv.org/abs/2103.12369), Eq. 16-19 and the official code.
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021, Eq. 16-19 and the official
+          code.
     """
     axis = list(range(kernel.shape.rank - 1))
     if center:
@@ -256,12 +305,21 @@ def standardize_kernel(kernel, center=True, b_star=2.0):
     return kernel / std * (b_star * math.sqrt(2.0))
 
 
-def recu_threshold(standardized_kernel, tau):
+def recu_threshold(standardized_kernel: tf.Tensor,
+                   tau: float | tf.Tensor | tf.Variable) -> tf.Tensor:
     r"""The clamp `Q(tau) = -b * ln(2 - 2 tau)` of ReCU, with `b = mean(|w1|)`.
 
     `Q(tau)` is the `tau`-quantile of a Laplace distribution of scale `b`, estimated over the
     whole layer. `tau = 1` gives `+inf` (no clamp). As in the official code, no gradient
     flows through `Q`.
+
+    ```python
+    import tensorflow as tf
+    from keras_bnn.quantizers import recu_threshold, standardize_kernel
+
+    w1 = standardize_kernel(tf.random.normal((3, 3, 16, 8)))
+    q = recu_threshold(w1, 0.85)  # mean|w1| * ln(1 / 0.3), about 2.7 here
+    ```
 
     # Arguments
         standardized_kernel: `w1`, the output of `standardize_kernel`.
@@ -271,8 +329,8 @@ def recu_threshold(standardized_kernel, tau):
         A scalar tensor, the clamp value `Q(tau) >= 0`.
 
     # References
-        - [ReCU: Reviving the Dead Weights in Binary Neural
-          Networks](https://arxiv.org/abs/2103.12369), Eq. 5 and 21.
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021, Eq. 5 and 21.
     """
     dtype = standardized_kernel.dtype
     tau = tf.cast(tau, dtype)
@@ -285,16 +343,25 @@ def recu_threshold(standardized_kernel, tau):
 
 
 @tf.custom_gradient
-def _sign_with_identity_gradient(x):
+def _sign_with_identity_gradient(x: tf.Tensor) -> tuple[tf.Tensor, Callable]:
     return lq.math.sign(x), lambda dy: dy
 
 
-def clamp_and_binarize(standardized_kernel, tau):
+def clamp_and_binarize(standardized_kernel: tf.Tensor,
+                       tau: float | tf.Tensor | tf.Variable) -> tf.Tensor:
     r"""The second half of ReCU: `sign(clip(w1, -Q(tau), Q(tau)))`.
 
     The gradient with respect to `w1` is the incoming gradient where `|w1| <= Q(tau)`
     (identity straight-through estimator through the sign) and exactly 0 where the clamp
     is active.
+
+    ```python
+    import tensorflow as tf
+    from keras_bnn.quantizers import clamp_and_binarize, standardize_kernel
+
+    w1 = standardize_kernel(tf.random.normal((3, 3, 16, 8)))
+    signs = clamp_and_binarize(w1, tau=0.85)  # ±1, the shape of w1
+    ```
 
     # Arguments
         standardized_kernel: `w1`, the output of `standardize_kernel`.
@@ -304,8 +371,8 @@ def clamp_and_binarize(standardized_kernel, tau):
         A tensor of ±1 with the shape of `standardized_kernel`.
 
     # References
-        - [ReCU: Reviving the Dead Weights in Binary Neural
-          Networks](https://arxiv.org/abs/2103.12369), Eq. 6.
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021, Eq. 6.
     """
     clamp = recu_threshold(standardized_kernel, tau)
     return _sign_with_identity_gradient(
@@ -313,7 +380,8 @@ def clamp_and_binarize(standardized_kernel, tau):
     )
 
 
-def recu(kernel, tau=0.85, center=True, b_star=2.0):
+def recu(kernel: tf.Tensor, tau: float | tf.Tensor | tf.Variable = 0.85, center: bool = True,
+         b_star: float = 2.0) -> tf.Tensor:
     r"""ReCU's binary weights: standardize, clamp to `±Q(tau)`, take the sign.
 
     \\[
@@ -326,6 +394,16 @@ def recu(kernel, tau=0.85, center=True, b_star=2.0):
     clamped at `±Q(tau)`, and then flows through the standardization by automatic
     differentiation, exactly as in the official code.
 
+    ```python
+    import tensorflow as tf
+    from keras_bnn.quantizers import recu
+
+    kernel = tf.Variable(tf.random.normal((3, 3, 16, 8)))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(recu(kernel, tau=0.85) * tf.random.normal((3, 3, 16, 8)))
+    gradient = tape.gradient(loss, kernel)  # zero where the clamp is active
+    ```
+
     # Arguments
         kernel: Latent weights, output channels last.
         tau: Quantile in `(0.5, 1]` (float, tensor or variable); 1 disables the clamp.
@@ -336,8 +414,8 @@ def recu(kernel, tau=0.85, center=True, b_star=2.0):
         A tensor of ±1 with the shape of `kernel`.
 
     # References
-        - [ReCU: Reviving the Dead Weights in Binary Neural
-          Networks](https://arxiv.org/abs/2103.12369)
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021.
     """
     standardized = standardize_kernel(kernel, center=center, b_star=b_star)
     return clamp_and_binarize(standardized, tau)
@@ -358,6 +436,10 @@ class ReCU(LarqBaseQuantizer):
     reads it at every call and stores its current value in `get_config`.
 
     ```python
+    import keras_bnn
+    import larq as lq
+    import tensorflow as tf
+
     tau = tf.Variable(0.85, trainable=False)
     layer = lq.layers.QuantConv2D(
         64, 3, padding="same", pad_values=1.0,
@@ -378,13 +460,14 @@ class ReCU(LarqBaseQuantizer):
         ValueError: if `tau` is not in `(0.5, 1]` or `b_star <= 0`.
 
     # References
-        - [ReCU: Reviving the Dead Weights in Binary Neural
-          Networks](https://arxiv.org/abs/2103.12369)
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021.
     """
 
     precision = 1
 
-    def __init__(self, tau=0.85, center=True, b_star=2.0, **kwargs):
+    def __init__(self, tau: float | tf.Variable = 0.85, center: bool = True,
+                 b_star: float = 2.0, **kwargs: Any) -> None:
         check_tau(tau)
         if not b_star > 0:
             raise ValueError(f"`b_star` must be > 0, got {b_star}.")
@@ -394,15 +477,15 @@ class ReCU(LarqBaseQuantizer):
         self.b_star = b_star
 
     @property
-    def tau(self):
+    def tau(self) -> float:
         """The current τ as a Python float."""
         return float(keras.backend.get_value(self._tau))
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         outputs = recu(inputs, tau=self._tau, center=self.center, b_star=self.b_star)
         return super().call(outputs)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {
             **super().get_config(),
             "tau": self.tau,
@@ -415,7 +498,7 @@ class ReCU(LarqBaseQuantizer):
 # ReCU: activation binarizer
 
 
-def recu_activation(x, training=False):
+def recu_activation(x: tf.Tensor, training: bool | tf.Tensor | None = False) -> tf.Tensor:
     r"""ReCU's activation binarizer: sign forward, ApproxSign backward on `a0`.
 
     \\[
@@ -429,6 +512,14 @@ def recu_activation(x, training=False):
     carried back through the division, as automatic differentiation does in the official
     code (a `1/std` factor plus a small coupling term through the variance).
 
+    ```python
+    import tensorflow as tf
+    from keras_bnn.quantizers import recu_activation
+
+    x = tf.random.normal((2, 4, 4, 8))
+    signs = recu_activation(x, training=True)  # sign(x): ±1, the shape of x
+    ```
+
     # Arguments
         x: Input tensor, batch axis first.
         training: Whether to standardize (a Python bool or a boolean tensor).
@@ -437,9 +528,9 @@ def recu_activation(x, training=False):
         A tensor of ±1 with the shape of `x`.
 
     # References
-        - [ReCU: Reviving the Dead Weights in Binary Neural
-          Networks](https://arxiv.org/abs/2103.12369) (official code);
-        - ApproxSign: [Bi-Real Net](https://arxiv.org/abs/1808.00278)
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021 (official code);
+        - ApproxSign: Liu et al., [Bi-Real Net](https://arxiv.org/abs/1808.00278), ECCV 2018.
     """
 
     def standardized():
@@ -459,6 +550,9 @@ class ReCUActivation(LarqBaseQuantizer):
     At inference the graph is a plain `lq.math.sign`, which Larq Compute Engine converts.
 
     ```python
+    import keras_bnn
+    import larq as lq
+
     layer = lq.layers.QuantConv2D(
         64, 3, padding="same", pad_values=1.0,
         input_quantizer=keras_bnn.quantizers.ReCUActivation(),
@@ -470,13 +564,13 @@ class ReCUActivation(LarqBaseQuantizer):
         metrics: Metrics to add to the layer, as for larq's quantizers (`["flip_ratio"]`).
 
     # References
-        - [ReCU: Reviving the Dead Weights in Binary Neural
-          Networks](https://arxiv.org/abs/2103.12369)
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021.
     """
 
     precision = 1
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: tf.Tensor, training: bool | tf.Tensor | None = None) -> tf.Tensor:
         return super().call(recu_activation(inputs, training=training))
 
 
@@ -494,6 +588,9 @@ class TanhSign(LarqBaseQuantizer):
     activations already sit near ±1.
 
     ```python
+    import keras_bnn
+    import larq as lq
+
     layer = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0,
                                   input_quantizer="tanh_sign")
     ```
@@ -502,12 +599,12 @@ class TanhSign(LarqBaseQuantizer):
         metrics: Metrics to add to the layer, as for larq's quantizers.
 
     # References
-        - [Training Binary Neural Networks with Real-to-Binary
-          Convolutions](https://arxiv.org/abs/2003.11535), Section 4.2; larq-zoo's
+        - Martinez et al., [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), ICLR 2020, Section 4.2; larq-zoo's
           `RealToBinaryNet` stage 1.
     """
 
     precision = 32
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return super().call(tf.tanh(inputs))

@@ -8,19 +8,28 @@ last finished epoch and continues: with a data stream that can start at any step
 `keras_bnn.data.DataSet.train_dataset`) the result is the same as an uninterrupted run.
 
 ```python
+import keras_bnn
+import tensorflow as tf
+from keras_bnn.training import fit_resumable, mirrored_strategy
+
+def train_data(start_step):  # an endless stream of batches that can start at any step
+    return tf.data.Dataset.from_tensors((tf.zeros((4, 8)), tf.zeros(4))).repeat()
+
+strategy = mirrored_strategy()
 with strategy.scope():
-    model = build_model()
-    model.compile(optimizer, loss, metrics=["accuracy"])
-history = fit_resumable(
-    model, lambda step: data.train_dataset(128, seed=0, start_step=step),
-    epochs=10, steps_per_epoch=468, checkpoint_dir="runs/x/checkpoints",
-)
+    model = tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(2)])
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+history = fit_resumable(model, train_data, epochs=2, steps_per_epoch=3,
+                        checkpoint_dir="runs/x/checkpoints", verbose=0, strategy=strategy)
 ```
 """
 
 import json
+import os
 import pathlib
 import tempfile
+from collections.abc import Callable, Sequence
 
 from keras_bnn._keras import keras, tf
 from keras_bnn.files import write_json_atomically
@@ -30,7 +39,7 @@ __all__ = ["fit_resumable", "is_chief", "load_history", "mirrored_strategy"]
 _HISTORY_FILE = "history.json"
 
 
-def mirrored_strategy():
+def mirrored_strategy() -> tf.distribute.MirroredStrategy:
     """`MirroredStrategy` over every local GPU, or every logical CPU when there is none.
 
     Between CPU devices it reduces through one device: TensorFlow's collective ops key
@@ -38,9 +47,13 @@ def mirrored_strategy():
     can collide on them.
 
     ```python
+    import tensorflow as tf
+    from keras_bnn.training import mirrored_strategy
+
     strategy = mirrored_strategy()
     with strategy.scope():
-        model = build_model()
+        model = tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(2)])
+    strategy.num_replicas_in_sync  # GPUs, or logical CPUs
     ```
     """
     gpus = tf.config.list_logical_devices("GPU")
@@ -52,8 +65,19 @@ def mirrored_strategy():
     )
 
 
-def is_chief(strategy=None):
-    """Whether this process is the chief worker (always true outside multi-worker training)."""
+def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
+    """Whether this process is the chief worker (always true outside multi-worker training).
+
+    ```python
+    from keras_bnn.training import is_chief, mirrored_strategy
+
+    assert is_chief()                     # the default strategy: one process
+    assert is_chief(mirrored_strategy())  # one machine
+    ```
+
+    # Arguments
+        strategy: A distribution strategy; the current one when None.
+    """
     resolver = getattr(strategy or tf.distribute.get_strategy(), "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return True
@@ -64,8 +88,15 @@ def is_chief(strategy=None):
     )
 
 
-def load_history(checkpoint_dir):
-    """The per-epoch logs saved with the checkpoints in `checkpoint_dir` (empty when none)."""
+def load_history(checkpoint_dir: str | os.PathLike) -> list[dict[str, float]]:
+    """The per-epoch logs saved with the checkpoints in `checkpoint_dir` (empty when none).
+
+    ```python
+    from keras_bnn.training import load_history
+
+    load_history("runs/none/checkpoints")  # [] (no run there yet)
+    ```
+    """
     path = pathlib.Path(checkpoint_dir) / _HISTORY_FILE
     return json.loads(path.read_text()) if path.exists() else []
 
@@ -73,14 +104,15 @@ def load_history(checkpoint_dir):
 class _EpochCheckpoint(keras.callbacks.Callback):
     """Saves the checkpoint, then the history that matches it, at the end of every epoch."""
 
-    def __init__(self, manager, epoch, history, history_dir):
+    def __init__(self, manager: tf.train.CheckpointManager, epoch: tf.Variable,
+                 history: list[dict[str, float]], history_dir: pathlib.Path | None) -> None:
         super().__init__()
         self._manager = manager
         self._epoch = epoch
         self._history = history
         self._history_dir = history_dir
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch.assign(epoch + 1)
         self._manager.save(checkpoint_number=epoch + 1)
         self._history.append({key: float(value) for key, value in (logs or {}).items()})
@@ -88,7 +120,7 @@ class _EpochCheckpoint(keras.callbacks.Callback):
             write_json_atomically(self._history_dir / _HISTORY_FILE, self._history)
 
 
-def _build_optimizer_state(model, strategy):
+def _build_optimizer_state(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
     """Creates the optimizer's slot variables now, so that a restore fills them at once.
 
     Keras' legacy optimizers (larq's Bop) create them lazily; checkpoint restoration then
@@ -101,18 +133,33 @@ def _build_optimizer_state(model, strategy):
 
 
 def fit_resumable(
-    model,
-    train_data,
+    model: keras.Model,
+    train_data: Callable[[int], tf.data.Dataset],
     *,
-    epochs,
-    steps_per_epoch,
-    checkpoint_dir,
-    validation_data=None,
-    callbacks=(),
-    verbose="auto",
-    strategy=None,
-):
+    epochs: int,
+    steps_per_epoch: int,
+    checkpoint_dir: str | os.PathLike,
+    validation_data: tf.data.Dataset | tuple | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: str | int = "auto",
+    strategy: tf.distribute.Strategy | None = None,
+) -> list[dict[str, float]]:
     """Trains a compiled model with a checkpoint every epoch, resuming from the last one.
+
+    ```python
+    import tensorflow as tf
+    from keras_bnn.training import fit_resumable
+
+    def train_data(start_step):
+        return tf.data.Dataset.from_tensors((tf.zeros((4, 8)), tf.zeros(4))).repeat()
+
+    model = tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(2)])
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    options = dict(steps_per_epoch=3, checkpoint_dir="checkpoints", verbose=0)
+    fit_resumable(model, train_data, epochs=2, **options)            # epochs 1 and 2
+    history = fit_resumable(model, train_data, epochs=3, **options)  # restores, runs epoch 3
+    assert len(history) == 3
+    ```
 
     # Arguments
         model: A compiled Keras model (compiled in `strategy`'s scope when distributed).

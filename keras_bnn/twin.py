@@ -8,8 +8,12 @@ other layer (BatchNorm, shortcuts, BinaryDuo's decoupling layers) stays as it is
 has fresh weights: it is an architecture, not a copy of the trained binary model.
 
 ```python
-twin = keras_bnn.float_twin(zoo.get_model("bnn_resnet18"))
-twin.count_params() == model.count_params()  # True
+import keras_bnn
+import zoo
+
+model = zoo.get_model("bnn_resnet20")
+twin = keras_bnn.float_twin(model)
+assert twin.count_params() == model.count_params()
 ```
 """
 
@@ -21,7 +25,8 @@ from keras_bnn.keras3 import to_tf_keras
 
 __all__ = ["float_twin"]
 
-def _float_layer_config(layer):
+
+def _float_layer_config(layer: keras.layers.Layer | None) -> dict | None:
     """The serialized Keras counterpart of a quantized layer, or None for other layers."""
     counterpart = float_counterpart(type(layer))
     if counterpart is None:
@@ -36,7 +41,8 @@ def _float_layer_config(layer):
     return {"class_name": counterpart.__name__, "config": float_config}
 
 
-def _replace_quantized_layers(model_config, layers_by_name):
+def _replace_quantized_layers(model_config: dict,
+                              layers_by_name: dict[str, keras.layers.Layer]) -> None:
     for layer_config in model_config["layers"]:
         layer = layers_by_name.get(layer_config["config"]["name"])  # None: a Sequential's input
         if isinstance(layer, keras.Model):
@@ -50,12 +56,24 @@ def _replace_quantized_layers(model_config, layers_by_name):
             layer_config.pop("registered_name", None)
 
 
-def _layers_by_name(model):
+def _layers_by_name(model: keras.Model) -> dict[str, keras.layers.Layer]:
     return {layer.name: layer for layer in model.layers}
 
 
-def float_twin(model):
+def float_twin(model: keras.Model) -> keras.Model:
     """The full-precision twin of `model`: the same layers with the quantizers removed.
+
+    ```python
+    import larq as lq
+    import tensorflow as tf
+    from keras_bnn.twin import float_twin
+
+    inputs = tf.keras.Input((8, 8, 3))
+    x = lq.layers.QuantConv2D(16, 3, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+                              kernel_constraint="weight_clip", name="conv")(inputs)
+    twin = float_twin(tf.keras.Model(inputs, x))
+    type(twin.get_layer("conv"))  # tf.keras.layers.Conv2D, 16 filters, 3x3
+    ```
 
     # Arguments
         model: A `Sequential` or functional `tf_keras` model (nested models included), or

@@ -18,7 +18,8 @@ def straight_through(forward, surrogate):
 
 
 def reference_recu_conv(a, w, alpha, tau, training, b_star=2.0):
-    """METHODS.md section 2, written with plain TensorFlow ops and the stop-gradient trick."""
+    """ReCU's binary conv as its paper (ICCV 2021, https://arxiv.org/abs/2103.12369) and
+    official code define it, written with plain TensorFlow ops and the stop-gradient trick."""
     w0 = w - tf.reduce_mean(w, axis=[0, 1, 2], keepdims=True)
     n = float(np.prod(w.shape[:3]))
     var = tf.reduce_sum((w0 - tf.reduce_mean(w0, axis=[0, 1, 2], keepdims=True)) ** 2,

@@ -1,7 +1,8 @@
 """Forward levels, exact custom gradients and argument checks of keras_bnn.quantizers.
 
-The references are NumPy implementations of the formulas in ../shared/METHODS.md, in
-float64, written independently of the TensorFlow code.
+The references are NumPy implementations of the papers' formulas (BinaryDuo, ICLR 2020,
+https://arxiv.org/abs/2002.06517; ReCU, ICCV 2021, https://arxiv.org/abs/2103.12369; and
+their official code), in float64, written independently of the TensorFlow code.
 """
 
 import math

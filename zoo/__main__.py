@@ -14,6 +14,7 @@ and records its SHA-256, test accuracy, data source and command in the registry.
 
 import argparse
 import json
+import os
 import pathlib
 import sys
 
@@ -23,34 +24,72 @@ from keras_bnn import downloads
 from keras_bnn._keras import keras, lq
 
 
-def _profile_cells(model):
+def _profile_cells(model: keras.Model) -> list[str]:
     """Parameters, binary MACs and size in MiB (1-bit binary weights) of `model`, as texts."""
     profile = lq.models.ModelProfile(model)
     return [f"{model.count_params():,}", f"{profile.op_count('mac', 1):,}",
             f"{profile.memory / 8 / 2**20:.3f}"]
 
 
-def model_row(name):
-    """`name` at its defaults (BinaryDuo's decoupled), and its registered weights' keys."""
+def model_row(name: str) -> list[str]:
+    """`name` at its defaults (BinaryDuo's decoupled), and its registered weights' keys.
+
+    ```python
+    import zoo.__main__ as cli
+
+    cli.model_row("bnn_small")  # ["bnn_small", parameters, binary MACs, MiB, "-"]
+    ```
+    """
     keys = ", ".join(entry.key for entry in zoo.weights.entries(name))
     return [name, *_profile_cells(zoo.get_model(name, **zoo.deployed_options(name))),
             keys or "-"]
 
 
-def weights_row(entry):
-    """A registered entry: its configuration's size and its measured accuracy."""
+def weights_row(entry: zoo.weights.WeightsEntry) -> list[str]:
+    """A registered entry: its configuration's size and its measured accuracy.
+
+    ```python
+    import zoo
+    import zoo.__main__ as cli
+
+    cli.weights_row(zoo.weights.find("bnn_vgg_small", "mnist"))  # [model, key, ..., top-1]
+    ```
+    """
     model = zoo.get_model(entry.model, weights=entry.key)
     options = ", ".join(f"{key}={value}" for key, value in entry.options.items())
     return [entry.model, entry.key, options or "-", "x".join(map(str, entry.input_shape)),
             *_profile_cells(model), f"{100 * entry.test_accuracy:.2f} %"]
 
 
-def markdown_table(rows, header):
+def markdown_table(rows: list[list[str]], header: list[str]) -> str:
+    """A Markdown table of `rows` (lists of cell texts) under `header`.
+
+    ```python
+    import zoo.__main__ as cli
+
+    print(cli.markdown_table([["bnn_small", "1"]], ["model", "n"]))
+    # | model | n |
+    # | --- | --- |
+    # | bnn_small | 1 |
+    ```
+    """
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def list_models(names):
+def list_models(names: list[str]) -> None:
+    """Prints the table of `python -m zoo list`: the models `names` (all when empty), then
+    their registered weights.
+
+    ```python
+    import zoo.__main__ as cli
+
+    cli.list_models(["bnn_small", "recu_small"])
+    ```
+
+    # Raises
+        SystemExit: for an unknown model name.
+    """
     unknown = sorted(set(names) - set(zoo.list_models()))
     if unknown:
         raise SystemExit(f"error: unknown zoo model(s) {', '.join(unknown)}; known: "
@@ -67,8 +106,38 @@ def list_models(names):
                               "binary MACs", "size (MiB)", "top-1"]))
 
 
-def register(run_dir, key, options, url=None, data_source=None):
+def register(run_dir: str | os.PathLike, key: str, options: dict, url: str | None = None,
+             data_source: str | None = None) -> zoo.weights.WeightsEntry:
     """Registers the model of the finished run in `run_dir` under `key` (see the module).
+
+    ```python
+    import json
+    import pathlib
+    import shutil
+    import zoo
+    import zoo.__main__ as cli
+
+    run = pathlib.Path("run")  # stands for a finished train.py run folder
+    run.mkdir()
+    zoo.get_model("bnn_small").save(run / "model.keras")
+    (run / "metrics.json").write_text(json.dumps({
+        "model": "bnn_small", "dataset": "mnist", "data_source": "IDX files",
+        "test_accuracy": 0.9, "test_examples": 10000, "command": "python train.py"}))
+    shipped = zoo.weights.PRETRAINED_DIR  # register into a copy of the package's registry
+    zoo.weights.PRETRAINED_DIR = pathlib.Path(shutil.copytree(shipped, "pretrained"))
+    try:
+        entry = cli.register(run, "mnist", {})  # bnn_small-mnist.weights.h5 in the copy
+    finally:
+        zoo.weights.PRETRAINED_DIR = shipped
+    ```
+
+    # Arguments
+        run_dir: The run folder (its `model.keras` and `metrics.json`).
+        key: The registry key, e.g. "fashion_mnist".
+        options: Builder options beyond those the run recorded.
+        url: Where the file will be downloadable; None when it ships in the package.
+        data_source: Which copy of the data set it was trained on; None for the run's own
+            record.
 
     # Returns
         The new `WeightsEntry` (it replaces one of the same model and key).
@@ -108,7 +177,21 @@ def register(run_dir, key, options, url=None, data_source=None):
     return entry
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
+    """`python -m zoo list|register ...` (see the module docstring).
+
+    ```python
+    import zoo.__main__ as cli
+
+    cli.main(["list", "bnn_small"])  # prints the table
+    ```
+
+    # Arguments
+        argv: The command-line arguments; None reads `sys.argv[1:]`, as `argparse` does.
+
+    # Raises
+        SystemExit: for bad arguments, an unknown model, or a run that cannot be registered.
+    """
     parser = argparse.ArgumentParser(prog="python -m zoo", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="the models, their size and registered weights")

@@ -1,18 +1,29 @@
-"""Plain binary networks (BNN, Courbariaux et al. 2016) that the methods are compared with.
+"""Plain binary networks (BNN, Courbariaux et al. 2016, https://arxiv.org/abs/1602.02830)
+that the methods are compared with.
 
 All of them binarize activations and weights with `ste_sign` (weights clipped to [-1, 1] by
 `weight_clip`) in every conv but the first; the first conv and the classifier stay full
 precision, a BatchNorm follows every conv, and the networks output logits. Binary convs
 are bias-free and pad with +1. Each builder takes `input_quantizer`, `kernel_quantizer`
 and `kernel_constraint`, so that a method can swap the quantizers of every binary conv.
+
+```python
+import zoo
+
+baseline = zoo.get_model("bnn_vgg_small")                       # ste_sign everywhere
+recu_quantized = zoo.get_model("bnn_vgg_small", input_quantizer="recu_activation",
+                               kernel_quantizer="recu", kernel_constraint=None)
+```
 """
 
-from keras_bnn._keras import keras
+from collections.abc import Callable, Sequence
+
+from keras_bnn._keras import keras, tf
 from zoo import blocks
 from zoo.registry import register_model
 
 
-def _map_size(x):
+def _map_size(x: tf.Tensor) -> tuple[int, int]:
     """The spatial size of `x`: the kernel size of a conv that acts as a dense layer.
 
     BinaryDuo's official code writes the first fully connected layer of VGG-7 and AlexNet
@@ -22,7 +33,7 @@ def _map_size(x):
     return tuple(x.shape[1:3])
 
 
-def _check_filters(filters, expected_length, model_name):
+def _check_filters(filters: Sequence[int], expected_length: int, model_name: str) -> None:
     """Raises a ValueError unless `filters` has `expected_length` positive ints."""
     positive_ints = all(isinstance(f, int) and f > 0 for f in filters)
     if len(filters) != expected_length or not positive_ints:
@@ -35,13 +46,13 @@ def _check_filters(filters, expected_length, model_name):
 @register_model()
 def bnn_small(
     *,
-    input_shape=(28, 28, 1),
-    num_classes=10,
-    input_quantizer="ste_sign",
-    kernel_quantizer="ste_sign",
-    kernel_constraint="weight_clip",
-    width=64,
-):
+    input_shape: tuple[int, int, int] = (28, 28, 1),
+    num_classes: int = 10,
+    input_quantizer: str | Callable | None = "ste_sign",
+    kernel_quantizer: str | Callable | None = "ste_sign",
+    kernel_constraint: str | Callable | None = "weight_clip",
+    width: int = 64,
+) -> keras.Model:
     """A small binary CNN for 28x28 images: float stem, two binary 3x3 convs, float head.
 
     The smallest baseline, quick to train and to test: a full-precision 3x3 conv of
@@ -50,6 +61,8 @@ def bnn_small(
     4x4.
 
     ```python
+    import zoo
+
     model = zoo.get_model("bnn_small", input_quantizer="ternary_sign")
     ```
 
@@ -65,7 +78,9 @@ def bnn_small(
         A `tf_keras.Model`.
 
     # References
-        - [Binarized Neural Networks](https://arxiv.org/abs/1602.02830)
+        - Courbariaux et al., [Binarized Neural Networks: Training Deep Neural Networks with
+          Weights and Activations Constrained to +1 or -1](https://arxiv.org/abs/1602.02830),
+          2016.
     """
     conv = blocks.make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint)
     inputs = keras.Input(input_shape)
@@ -83,13 +98,13 @@ def bnn_small(
 @register_model()
 def bnn_vgg_small(
     *,
-    input_shape=(32, 32, 3),
-    num_classes=10,
-    input_quantizer="ste_sign",
-    kernel_quantizer="ste_sign",
-    kernel_constraint="weight_clip",
-    width_multiplier=1.0,
-):
+    input_shape: tuple[int, int, int] = (32, 32, 3),
+    num_classes: int = 10,
+    input_quantizer: str | Callable | None = "ste_sign",
+    kernel_quantizer: str | Callable | None = "ste_sign",
+    kernel_constraint: str | Callable | None = "weight_clip",
+    width_multiplier: float = 1.0,
+) -> keras.Model:
     """The VGG-small of LQ-Nets and ReCU for CIFAR-10: 128-128(pool)-256-256(pool)-512-512(pool).
 
     Six 3x3 convs (the first full precision, five binary), a 2x2 max-pool after the second,
@@ -99,6 +114,8 @@ def bnn_vgg_small(
     classifier reads the BatchNorm output, like the binary convs do.
 
     ```python
+    import zoo
+
     model = zoo.get_model("bnn_vgg_small", input_shape=(28, 28, 1), width_multiplier=0.5)
     ```
 
@@ -117,17 +134,29 @@ def bnn_vgg_small(
         ValueError: if `width_multiplier <= 0` or the images are smaller than 8x8.
 
     # References
-        - [LQ-Nets: Learned Quantization for Highly Accurate and Compact Deep Neural
-          Networks](https://arxiv.org/abs/1807.10029)
-        - [ReCU: Reviving the Dead Weights in Binary Neural
-          Networks](https://arxiv.org/abs/2103.12369)
+        - Zhang et al., [LQ-Nets: Learned Quantization for Highly Accurate and Compact Deep
+          Neural Networks](https://arxiv.org/abs/1807.10029), ECCV 2018.
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021.
+        - Courbariaux et al., [Binarized Neural Networks: Training Deep Neural Networks with
+          Weights and Activations Constrained to +1 or -1](https://arxiv.org/abs/1602.02830),
+          2016.
     """
     conv = blocks.make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint)
     return vgg_small(conv, input_shape, num_classes, width_multiplier, name="bnn_vgg_small")
 
 
-def vgg_small(conv, input_shape, num_classes, width_multiplier=1.0, name="vgg_small"):
+def vgg_small(conv: Callable[..., tf.Tensor], input_shape: tuple[int, int, int],
+              num_classes: int, width_multiplier: float = 1.0,
+              name: str = "vgg_small") -> keras.Model:
     """VGG-small (see `bnn_vgg_small`) with the binary convs that `conv` applies.
+
+    ```python
+    from zoo import baselines, blocks
+
+    conv = blocks.make_binary_conv("ternary_sign", "ste_sign", "weight_clip")
+    model = baselines.vgg_small(conv, (32, 32, 3), 10, width_multiplier=0.5, name="mine")
+    ```
 
     # Arguments
         conv: Binary conv function, as `blocks.make_binary_conv` returns.
@@ -161,13 +190,13 @@ def vgg_small(conv, input_shape, num_classes, width_multiplier=1.0, name="vgg_sm
 @register_model()
 def bnn_vgg7(
     *,
-    input_shape=(32, 32, 3),
-    num_classes=10,
-    input_quantizer="ste_sign",
-    kernel_quantizer="ste_sign",
-    kernel_constraint="weight_clip",
-    filters=(64, 64, 128, 128, 512, 512),
-):
+    input_shape: tuple[int, int, int] = (32, 32, 3),
+    num_classes: int = 10,
+    input_quantizer: str | Callable | None = "ste_sign",
+    kernel_quantizer: str | Callable | None = "ste_sign",
+    kernel_constraint: str | Callable | None = "weight_clip",
+    filters: tuple[int, ...] = (64, 64, 128, 128, 512, 512),
+) -> keras.Model:
     """BinaryDuo's CIFAR-10 VGG-7 baseline (the "tiny VGG-7" of the official code).
 
     Layout of the official `models/tinyVGG7.lua`, for 32x32 inputs:
@@ -193,6 +222,8 @@ def bnn_vgg7(
     `(45, 45, 90, 90, 336, 512)`.
 
     ```python
+    import zoo
+
     baseline = zoo.get_model("bnn_vgg7")
     coupled = zoo.get_model(
         "bnn_vgg7", filters=(45, 45, 90, 90, 336, 512), input_quantizer="ternary_sign"
@@ -215,8 +246,8 @@ def bnn_vgg7(
             than 8x8.
 
     # References
-        - [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling
-          Binary Activations](https://arxiv.org/abs/2002.06517)
+        - Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by
+          Coupling Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020.
     """
     _check_filters(filters, 6, "bnn_vgg7")
     blocks.check_input_size(input_shape, 8, "bnn_vgg7")
@@ -242,14 +273,14 @@ def bnn_vgg7(
 @register_model()
 def bnn_alexnet(
     *,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    input_quantizer="ste_sign",
-    kernel_quantizer="ste_sign",
-    kernel_constraint="weight_clip",
-    filters=(96, 256, 384, 384, 256, 4096, 4096),
-    dropout_rate=0.1,
-):
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    num_classes: int = 1000,
+    input_quantizer: str | Callable | None = "ste_sign",
+    kernel_quantizer: str | Callable | None = "ste_sign",
+    kernel_constraint: str | Callable | None = "weight_clip",
+    filters: tuple[int, ...] = (96, 256, 384, 384, 256, 4096, 4096),
+    dropout_rate: float = 0.1,
+) -> keras.Model:
     """Binary AlexNet, laid out as BinaryDuo's official ImageNet AlexNet.
 
     | layer | conv | then |
@@ -270,6 +301,8 @@ def bnn_alexnet(
     `(88, 192, 256, 256, 192, 2400, 4096)`.
 
     ```python
+    import zoo
+
     model = zoo.get_model("bnn_alexnet", input_shape=(64, 64, 3), num_classes=200)
     ```
 
@@ -290,16 +323,17 @@ def bnn_alexnet(
             than 63x63.
 
     # References
-        - [ImageNet Classification with Deep Convolutional Neural
-          Networks](https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks)
-        - [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling
-          Binary Activations](https://arxiv.org/abs/2002.06517)
+        - Krizhevsky et al., [ImageNet Classification with Deep Convolutional Neural
+          Networks](https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks),
+          NeurIPS 2012.
+        - Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by
+          Coupling Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020.
     """
     _check_filters(filters, 7, "bnn_alexnet")
     blocks.check_input_size(input_shape, 63, "bnn_alexnet")
     conv = blocks.make_binary_conv(input_quantizer, kernel_quantizer, kernel_constraint)
 
-    def max_pool(x, name):
+    def max_pool(x: tf.Tensor, name: str) -> tf.Tensor:
         return keras.layers.MaxPool2D(3, strides=2, name=name)(x)
 
     inputs = keras.Input(input_shape)

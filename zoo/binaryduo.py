@@ -3,22 +3,27 @@
 Each network is built with ternary activations (`stage="ternary"`, BinaryDuo's stage 1),
 or already decoupled (`stage="decoupled"`, `keras_bnn.decouple` of the former: stage 2).
 Decoupling doubles every binary conv's input channels, so the ternary networks are about
-1/sqrt(2) as wide as the baselines (the official widths, METHODS.md section 1), so that
-the decoupled networks have the baselines' parameters and binary operations. AlexNet and
+1/sqrt(2) as wide as the baselines (the widths of BinaryDuo's official code, which the
+paper reconfigures so that the decoupled networks keep the baselines' parameters and
+binary operations; the README's table compares each with its baseline). AlexNet and
 ResNet-18 also come at `widths="matched"`, because their official widths miss that.
 
 ```python
+import zoo
+
 ternary = zoo.get_model("binaryduo_vgg7")
 binary = zoo.get_model("binaryduo_vgg7", stage="decoupled")
 ```
 
 References:
-- [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling Binary
-  Activations](https://arxiv.org/abs/2002.06517)
+- Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by Coupling
+  Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020, and its official code.
 """
 
 import math
+from collections.abc import Callable
 
+from keras_bnn._keras import keras
 from keras_bnn.decoupling import decouple
 from zoo import baselines, resnets
 from zoo.registry import register_model
@@ -40,7 +45,7 @@ WIDTHS = {
 }
 
 
-def _widths(network, widths):
+def _widths(network: str, widths: str) -> tuple[int, ...]:
     """The coupled widths of `network` named by `widths` ("official" or "matched")."""
     if widths not in WIDTHS[network]:
         raise ValueError(f"Unknown BinaryDuo widths {widths!r} for {network}; expected "
@@ -48,7 +53,7 @@ def _widths(network, widths):
     return WIDTHS[network][widths]
 
 
-def _at_stage(build, stage):
+def _at_stage(build: Callable[[], keras.Model], stage: str) -> keras.Model:
     """Builds the ternary network and decouples it when `stage == "decoupled"`."""
     if stage not in STAGES:
         raise ValueError(f"Unknown BinaryDuo stage {stage!r}; expected one of {STAGES}.")
@@ -57,20 +62,35 @@ def _at_stage(build, stage):
 
 
 @register_model(recipe="binaryduo", deployed={"stage": "decoupled"})
-def binaryduo_vgg7(*, input_shape=(32, 32, 3), num_classes=10, stage="ternary",
-                      input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
-                      kernel_constraint="weight_clip"):
+def binaryduo_vgg7(*, input_shape: tuple[int, int, int] = (32, 32, 3), num_classes: int = 10,
+                   stage: str = "ternary", input_quantizer: str | Callable | None = "ternary_sign",
+                   kernel_quantizer: str | Callable | None = "ste_sign",
+                   kernel_constraint: str | Callable | None = "weight_clip") -> keras.Model:
     """BinaryDuo's CIFAR-10 VGG-7 with the official coupled widths 45-45-90-90-336-512.
 
     The layout of `bnn_vgg7` (the official tinyVGG7); see there.
+
+    ```python
+    import zoo
+
+    ternary = zoo.get_model("binaryduo_vgg7")                     # stage 1
+    binary = zoo.get_model("binaryduo_vgg7", stage="decoupled")   # stage 2, deployable
+    ```
 
     # Arguments
         input_shape, num_classes: As `bnn_vgg7`.
         stage: `"ternary"` or `"decoupled"`.
         input_quantizer, kernel_quantizer, kernel_constraint: Of the binary convs.
 
+    # Returns
+        A `tf_keras.Model`.
+
     # Raises
         ValueError: for an unknown stage.
+
+    # References
+        - Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by
+          Coupling Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020.
     """
     return _at_stage(lambda: baselines.bnn_vgg7(
         input_shape=input_shape, num_classes=num_classes, input_quantizer=input_quantizer,
@@ -79,10 +99,20 @@ def binaryduo_vgg7(*, input_shape=(32, 32, 3), num_classes=10, stage="ternary",
 
 
 @register_model(recipe="binaryduo", deployed={"stage": "decoupled"})
-def binaryduo_vgg_small(*, input_shape=(32, 32, 3), num_classes=10, stage="ternary",
-                           input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
-                           kernel_constraint="weight_clip", width_multiplier=1.0):
+def binaryduo_vgg_small(*, input_shape: tuple[int, int, int] = (32, 32, 3),
+                        num_classes: int = 10, stage: str = "ternary",
+                        input_quantizer: str | Callable | None = "ternary_sign",
+                        kernel_quantizer: str | Callable | None = "ste_sign",
+                        kernel_constraint: str | Callable | None = "weight_clip",
+                        width_multiplier: float = 1.0) -> keras.Model:
     """VGG-small for 28x28 and 32x32 images, every width scaled by 1/sqrt(2).
+
+    ```python
+    import zoo
+
+    model = zoo.get_model("binaryduo_vgg_small", input_shape=(28, 28, 1),
+                          width_multiplier=0.125, stage="decoupled")
+    ```
 
     # Arguments
         input_shape, num_classes: As `bnn_vgg_small`.
@@ -91,8 +121,15 @@ def binaryduo_vgg_small(*, input_shape=(32, 32, 3), num_classes=10, stage="terna
         width_multiplier: That of the baseline `bnn_vgg_small` this one matches in size
             (its widths are scaled by a further 1/sqrt(2)).
 
+    # Returns
+        A `tf_keras.Model`.
+
     # Raises
         ValueError: for an unknown stage.
+
+    # References
+        - Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by
+          Coupling Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020.
     """
     return _at_stage(lambda: baselines.bnn_vgg_small(
         input_shape=input_shape, num_classes=num_classes, input_quantizer=input_quantizer,
@@ -101,9 +138,12 @@ def binaryduo_vgg_small(*, input_shape=(32, 32, 3), num_classes=10, stage="terna
 
 
 @register_model(recipe="binaryduo", deployed={"stage": "decoupled"})
-def binaryduo_alexnet(*, input_shape=(224, 224, 3), num_classes=1000, stage="ternary",
-                         input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
-                         kernel_constraint="weight_clip", widths="official"):
+def binaryduo_alexnet(*, input_shape: tuple[int, int, int] = (224, 224, 3),
+                      num_classes: int = 1000, stage: str = "ternary",
+                      input_quantizer: str | Callable | None = "ternary_sign",
+                      kernel_quantizer: str | Callable | None = "ste_sign",
+                      kernel_constraint: str | Callable | None = "weight_clip",
+                      widths: str = "official") -> keras.Model:
     """BinaryDuo's ImageNet AlexNet, by default at the official coupled widths.
 
     `widths="official"`: 88-192-256-256-192-2400-4096, as the official code; decoupled,
@@ -111,7 +151,10 @@ def binaryduo_alexnet(*, input_shape=(224, 224, 3), num_classes=1000, stage="ter
     `widths="matched"`: 68-181-272-272-181-2568-4096, within 0.2 % of both.
 
     ```python
-    model = zoo.get_model("binaryduo_alexnet", stage="decoupled", widths="matched")
+    import zoo
+
+    model = zoo.get_model("binaryduo_alexnet", input_shape=(64, 64, 3), num_classes=200,
+                          stage="decoupled", widths="matched")
     ```
 
     # Arguments
@@ -120,8 +163,15 @@ def binaryduo_alexnet(*, input_shape=(224, 224, 3), num_classes=1000, stage="ter
         input_quantizer, kernel_quantizer, kernel_constraint: Of the binary layers.
         widths: `"official"` or `"matched"` (see above).
 
+    # Returns
+        A `tf_keras.Model`.
+
     # Raises
         ValueError: for an unknown stage or widths.
+
+    # References
+        - Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by
+          Coupling Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020.
     """
     filters = _widths("alexnet", widths)
     return _at_stage(lambda: baselines.bnn_alexnet(
@@ -131,9 +181,12 @@ def binaryduo_alexnet(*, input_shape=(224, 224, 3), num_classes=1000, stage="ter
 
 
 @register_model(recipe="binaryduo", deployed={"stage": "decoupled"})
-def binaryduo_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, stage="ternary",
-                          input_quantizer="ternary_sign", kernel_quantizer="ste_sign",
-                          kernel_constraint="weight_clip", stem=None, widths="official"):
+def binaryduo_resnet18(*, input_shape: tuple[int, int, int] = (224, 224, 3),
+                       num_classes: int = 1000, stage: str = "ternary",
+                       input_quantizer: str | Callable | None = "ternary_sign",
+                       kernel_quantizer: str | Callable | None = "ste_sign",
+                       kernel_constraint: str | Callable | None = "weight_clip",
+                       stem: str | None = None, widths: str = "official") -> keras.Model:
     """ResNet-18 (Bi-Real double skips), by default at the official coupled stage widths.
 
     `widths="official"`: stages of 64-90-180-360 channels; decoupled, 1.5 % fewer
@@ -144,6 +197,8 @@ def binaryduo_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, stage="te
     activation reads, and the last stage keeps its width throughout.
 
     ```python
+    import zoo
+
     model = zoo.get_model("binaryduo_resnet18", input_shape=(32, 32, 3), num_classes=10,
                           widths="matched")
     ```
@@ -154,8 +209,18 @@ def binaryduo_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, stage="te
         input_quantizer, kernel_quantizer, kernel_constraint: Of the binary convs.
         widths: `"official"` or `"matched"` (see above).
 
+    # Returns
+        A `tf_keras.Model`.
+
     # Raises
         ValueError: for an unknown stage or widths.
+
+    # References
+        - Kim et al., [BinaryDuo: Reducing Gradient Mismatch in Binary Activation Network by
+          Coupling Binary Activations](https://arxiv.org/abs/2002.06517), ICLR 2020.
+        - Liu et al., [Bi-Real Net: Enhancing the Performance of 1-bit CNNs With Improved
+          Representational Capability and Advanced Training
+          Algorithm](https://arxiv.org/abs/1808.00278), ECCV 2018.
     """
     stage_filters = _widths("resnet18", widths)
     return _at_stage(lambda: resnets.bnn_resnet18(

@@ -26,14 +26,16 @@ recipe (`zoo.recipes.real_to_binary`) trains one after the other, with the same 
 In the binary stage the weights are `sign(W)` times the mean `|W|` of each output channel
 (Bi-Real Net's `magnitude_aware_sign`; latent weights clipped to [-1, 1]): the switch from
 the real weights of the stage before keeps each conv's output scale (plain `sign(W)`
-multiplies it by 1 / mean `|W|`, about 28x for a fresh 3x3x64 -> 64 kernel, which the stage
-then spends its first epochs undoing), and Larq Compute Engine folds the scale into its
-`LceBconv2d`.
+multiplies it by 1 / mean `|W|`, about 28x for a fresh Glorot-uniform 3x3x64 -> 64 kernel,
+which the stage then spends its first epochs undoing), and Larq Compute Engine folds the
+scale into its `LceBconv2d`.
 
 `block_outputs(model)` names the layers that end each basic block, where attention
 matching compares a student with its teacher.
 
 ```python
+import zoo
+
 student = zoo.get_model("real_to_binary_resnet18", input_shape=(32, 32, 3), num_classes=10)
 teacher = zoo.get_model("real_to_binary_resnet18", input_shape=(32, 32, 3), num_classes=10,
                         stage="binary_activations")
@@ -46,16 +48,18 @@ where its are plain `sign(W)`; the strong baseline's stem ends in ReLU like the 
 network's (larq-zoo's ends in PReLU), so that the two differ only in the scaling.
 
 References:
-- [Training Binary Neural Networks with Real-to-Binary
-  Convolutions](https://arxiv.org/abs/2003.11535)
-- [XNOR-Net++: Improved Binary Neural Networks](https://arxiv.org/abs/1909.13863)
-- [Bi-Real Net](https://arxiv.org/abs/1808.00278)
+- Martinez et al., [Training Binary Neural Networks with Real-to-Binary
+  Convolutions](https://arxiv.org/abs/2003.11535), ICLR 2020.
+- Bulat and Tzimiropoulos, [XNOR-Net++: Improved Binary Neural
+  Networks](https://arxiv.org/abs/1909.13863), BMVC 2019.
+- Liu et al., [Bi-Real Net](https://arxiv.org/abs/1808.00278), ECCV 2018.
 """
 
 import functools
 import re
+from collections.abc import Callable
 
-from keras_bnn._keras import keras
+from keras_bnn._keras import keras, tf
 from keras_bnn.layers import DataDrivenGate, LearnedRescaling
 from zoo import blocks, resnets
 from zoo.registry import register_model
@@ -70,8 +74,16 @@ STAGES = {
 _BLOCK_OUTPUT = re.compile(r"stage\d+_block\d+_2_add")
 
 
-def block_outputs(model):
+def block_outputs(model: keras.Model) -> list[str]:
     """The names of the layers of `model` that end its basic blocks, in order.
+
+    ```python
+    import zoo
+    from zoo.real_to_binary import block_outputs
+
+    model = zoo.get_model("real_to_binary_resnet18", input_shape=(32, 32, 3), num_classes=10)
+    block_outputs(model)  # ["stage1_block1_2_add", ..., "stage4_block2_2_add"]: 8 blocks
+    ```
 
     # Arguments
         model: A `real_to_binary_resnet18` or `strong_baseline_resnet18` (any zoo ResNet
@@ -83,18 +95,50 @@ def block_outputs(model):
     return [layer.name for layer in model.layers if _BLOCK_OUTPUT.fullmatch(layer.name)]
 
 
-def learned_rescaling(conv_input, conv_output, name):
-    """The strong baseline's scaling: learned factors per channel, row and column."""
+def learned_rescaling(conv_input: tf.Tensor, conv_output: tf.Tensor, name: str) -> tf.Tensor:
+    """The strong baseline's scaling: learned factors per channel, row and column
+    (`keras_bnn.layers.LearnedRescaling`, named `{name}_rescale`); `conv_input` is unused.
+
+    ```python
+    import tensorflow as tf
+    from zoo.real_to_binary import learned_rescaling
+
+    conv_input, conv_output = tf.keras.Input((8, 8, 64)), tf.keras.Input((8, 8, 64))
+    y = learned_rescaling(conv_input, conv_output, "stage1_block1_1")
+    ```
+
+    # References
+        - Martinez et al., [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), ICLR 2020, Section 4.1.
+        - Bulat and Tzimiropoulos, [XNOR-Net++: Improved Binary Neural
+          Networks](https://arxiv.org/abs/1909.13863), BMVC 2019.
+    """
     del conv_input
     return LearnedRescaling(name=f"{name}_rescale")(conv_output)
 
 
-def data_driven_gate(conv_input, conv_output, name):
-    """Real-to-Binary's scaling: a gate per sample and channel from the conv's real input."""
+def data_driven_gate(conv_input: tf.Tensor, conv_output: tf.Tensor, name: str) -> tf.Tensor:
+    """Real-to-Binary's scaling: a gate per sample and channel from the conv's real input
+    (`keras_bnn.layers.DataDrivenGate`, reduction 8, named `{name}_gate`).
+
+    ```python
+    import tensorflow as tf
+    from zoo.real_to_binary import data_driven_gate
+
+    conv_input, conv_output = tf.keras.Input((8, 8, 64)), tf.keras.Input((8, 8, 128))
+    y = data_driven_gate(conv_input, conv_output, "stage2_block1_1")  # 8x8x128
+    ```
+
+    # References
+        - Martinez et al., [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), ICLR 2020, Section 4.3.
+    """
     return DataDrivenGate(reduction=8, name=f"{name}_gate")([conv_input, conv_output])
 
 
-def _unit(x, filters, strides, name, *, conv, scaling):
+def _unit(x: tf.Tensor, filters: int, strides: int, name: str, *,
+          conv: Callable[..., tf.Tensor],
+          scaling: Callable[[tf.Tensor, tf.Tensor, str], tf.Tensor]) -> tf.Tensor:
     """`shortcut(x) + PReLU(scaling(BN(x), conv(BN(x))))`."""
     residual = x
     if strides != 1 or x.shape[-1] != filters:
@@ -106,7 +150,10 @@ def _unit(x, filters, strides, name, *, conv, scaling):
     return keras.layers.Add(name=f"{name}_add")([y, residual])
 
 
-def _resnet18(name, scaling, input_shape, num_classes, stage, stem, stage_filters):
+def _resnet18(name: str, scaling: Callable[[tf.Tensor, tf.Tensor, str], tf.Tensor],
+              input_shape: tuple[int, int, int], num_classes: int, stage: str,
+              stem: str | None, stage_filters: tuple[int, ...]) -> keras.Model:
+    """A Bi-Real ResNet-18 of `_unit`s with `scaling`, at `stage`."""
     if stage not in STAGES:
         raise ValueError(f"Unknown {name} stage {stage!r}; expected one of {tuple(STAGES)}.")
     blocks.check_input_size(input_shape, 8, name)
@@ -120,8 +167,14 @@ def _resnet18(name, scaling, input_shape, num_classes, stage, stem, stage_filter
 
 
 @register_model(recipe="real_to_binary")
-def real_to_binary_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, stage="binary",
-                               stem=None, stage_filters=(64, 128, 256, 512)):
+def real_to_binary_resnet18(
+    *,
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    num_classes: int = 1000,
+    stage: str = "binary",
+    stem: str | None = None,
+    stage_filters: tuple[int, ...] = (64, 128, 256, 512),
+) -> keras.Model:
     """Real-to-Binary's ResNet-18: the strong baseline with data-driven gates.
 
     16 binary 3x3 convs, each followed by `DataDrivenGate` (computed from the conv's
@@ -129,6 +182,8 @@ def real_to_binary_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, stag
     65.4 % top-1 on ImageNet (larq-zoo's released weights: 65.01 %).
 
     ```python
+    import zoo
+
     model = zoo.get_model("real_to_binary_resnet18")                   # ImageNet, binary
     cifar = zoo.get_model("real_to_binary_resnet18", input_shape=(32, 32, 3),
                           num_classes=10, stage="real")                # CIFAR stem, stage 1
@@ -147,19 +202,39 @@ def real_to_binary_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, stag
 
     # Raises
         ValueError: for an unknown stage or stem, or images smaller than 8x8.
+
+    # References
+        - Martinez et al., [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), ICLR 2020.
     """
     return _resnet18("real_to_binary_resnet18", data_driven_gate, input_shape, num_classes,
                      stage, stem, stage_filters)
 
 
 @register_model(recipe="two_step")
-def strong_baseline_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, stage="binary",
-                                stem=None, stage_filters=(64, 128, 256, 512)):
+def strong_baseline_resnet18(
+    *,
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    num_classes: int = 1000,
+    stage: str = "binary",
+    stem: str | None = None,
+    stage_filters: tuple[int, ...] = (64, 128, 256, 512),
+) -> keras.Model:
     """Real-to-Binary's strong baseline ResNet-18: learned rescaling, PReLU, double skips.
 
     `real_to_binary_resnet18` with `LearnedRescaling` (per channel, row and column) in
     place of the data-driven gate. The paper trains it in two steps, binary activations
     with real weights, then binary weights: the `two_step` recipe.
+
+    ```python
+    import zoo
+
+    step_1 = zoo.get_model("strong_baseline_resnet18", input_shape=(32, 32, 3),
+                           num_classes=10, stage="binary_activations")
+    step_2 = zoo.get_model("strong_baseline_resnet18", input_shape=(32, 32, 3),
+                           num_classes=10)
+    step_2.set_weights(step_1.get_weights())  # the same weights, now binarized
+    ```
 
     # Arguments
         input_shape, num_classes, stage, stem, stage_filters: As `real_to_binary_resnet18`.
@@ -169,6 +244,10 @@ def strong_baseline_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, sta
 
     # Raises
         ValueError: for an unknown stage or stem, or images smaller than 8x8.
+
+    # References
+        - Martinez et al., [Training Binary Neural Networks with Real-to-Binary
+          Convolutions](https://arxiv.org/abs/2003.11535), ICLR 2020, Section 4.1.
     """
     return _resnet18("strong_baseline_resnet18", learned_rescaling, input_shape, num_classes,
                      stage, stem, stage_filters)

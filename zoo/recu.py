@@ -12,6 +12,8 @@ pooling and the classifier, as in the official code.
 paper's ablation without the clamp.
 
 ```python
+import zoo
+
 model = zoo.get_model("recu_resnet20")                 # τ scheduled by the recipe
 no_clamp = zoo.get_model("recu_resnet20", tau=1.0)     # the ablation
 ```
@@ -24,13 +26,15 @@ has its own, like its ResNet-20 and ImageNet ResNets; its VGG-small puts a hard 
 the classifier (here it reads the last BatchNorm).
 
 References:
-- [ReCU: Reviving the Dead Weights in Binary Neural Networks](https://arxiv.org/abs/2103.12369)
-- [Bi-Real Net](https://arxiv.org/abs/1808.00278)
+- Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+  Networks](https://arxiv.org/abs/2103.12369), ICCV 2021, and its official code.
+- Liu et al., [Bi-Real Net](https://arxiv.org/abs/1808.00278), ECCV 2018.
 """
 
 import functools
+from collections.abc import Callable
 
-from keras_bnn._keras import keras
+from keras_bnn._keras import keras, tf
 from keras_bnn.layers import HardTanh
 from keras_bnn.quantizers import check_tau
 from zoo import baselines, blocks, resnets
@@ -40,13 +44,15 @@ from zoo.registry import register_model
 SCHEDULED_TAU_START = 0.85
 
 
-def _recu_conv(tau):
+def _recu_conv(tau: float | None) -> Callable[..., tf.Tensor]:
     """The ReCU conv function for `tau` (None: scheduled, starting at 0.85)."""
     return blocks.make_recu_conv(SCHEDULED_TAU_START if tau is None else check_tau(tau))
 
 
-def _recu_resnet(name, input_shape, num_classes, tau, stem, stage_filters, blocks_per_stage,
-                 shortcut):
+def _recu_resnet(name: str, input_shape: tuple[int, int, int], num_classes: int,
+                 tau: float | None, stem: str, stage_filters: tuple[int, ...],
+                 blocks_per_stage: int | tuple[int, ...],
+                 shortcut: Callable[..., tf.Tensor]) -> keras.Model:
     """A ReCU ResNet: stem, hard tanh, Bi-Real stages with clipping, pooling, BN, classifier."""
     inputs = keras.Input(input_shape)
     x = resnets.stem_block(inputs, stem, stage_filters[0])
@@ -59,7 +65,8 @@ def _recu_resnet(name, input_shape, num_classes, tau, stem, stage_filters, block
 
 
 @register_model(recipe="recu")
-def recu_resnet20(*, input_shape=(32, 32, 3), num_classes=10, tau=None):
+def recu_resnet20(*, input_shape: tuple[int, int, int] = (32, 32, 3), num_classes: int = 10,
+                  tau: float | None = None) -> keras.Model:
     """ReCU's CIFAR ResNet-20: 16-32-64 channels, 3 basic blocks per stage.
 
     A full-precision 3x3 conv of 16 channels, then 18 ReCU convs, each with its own
@@ -67,6 +74,8 @@ def recu_resnet20(*, input_shape=(32, 32, 3), num_classes=10, tau=None):
     parameters). The paper reports 87.4 % on CIFAR-10 (600 epochs).
 
     ```python
+    import zoo
+
     model = zoo.get_model("recu_resnet20", input_shape=(28, 28, 1))
     ```
 
@@ -80,17 +89,28 @@ def recu_resnet20(*, input_shape=(32, 32, 3), num_classes=10, tau=None):
 
     # Raises
         ValueError: for τ outside `(0.5, 1]`.
+
+    # References
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021, and the official code.
     """
     return _recu_resnet("recu_resnet20", input_shape, num_classes, tau, "cifar", (16, 32, 64),
                         3, resnets.zero_pad_shortcut)
 
 
 @register_model(recipe="recu")
-def recu_resnet18_cifar(*, input_shape=(32, 32, 3), num_classes=10, tau=None):
+def recu_resnet18_cifar(*, input_shape: tuple[int, int, int] = (32, 32, 3), num_classes: int = 10,
+                        tau: float | None = None) -> keras.Model:
     """ReCU's CIFAR ResNet-18: a 3x3 stem, 64-128-256-512 channels, 2 basic blocks per stage.
 
     Like `recu_resnet20` (zero-channel shortcuts), four stages wide. The paper reports
     92.8 % on CIFAR-10.
+
+    ```python
+    import zoo
+
+    model = zoo.get_model("recu_resnet18_cifar", tau=1.0)  # the ablation without the clamp
+    ```
 
     # Arguments
         input_shape, num_classes, tau: As `recu_resnet20`.
@@ -100,17 +120,29 @@ def recu_resnet18_cifar(*, input_shape=(32, 32, 3), num_classes=10, tau=None):
 
     # Raises
         ValueError: for τ outside `(0.5, 1]`.
+
+    # References
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021.
     """
     return _recu_resnet("recu_resnet18_cifar", input_shape, num_classes, tau, "cifar",
                         (64, 128, 256, 512), 2, resnets.zero_pad_shortcut)
 
 
 @register_model(recipe="recu")
-def recu_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, tau=None):
+def recu_resnet18(*, input_shape: tuple[int, int, int] = (224, 224, 3), num_classes: int = 1000,
+                  tau: float | None = None) -> keras.Model:
     """ReCU's ImageNet ResNet-18: the 7x7/2 stem and max-pool, 64-128-256-512 channels.
 
     16 ReCU convs with their own shortcuts; at a downsample the shortcut is a
     full-precision strided 1x1 conv and BatchNorm. The paper reports 61.0 % top-1.
+
+    ```python
+    import zoo
+
+    imagenet = zoo.get_model("recu_resnet18")
+    quick = zoo.get_model("recu_resnet18", input_shape=(32, 32, 3), num_classes=10)
+    ```
 
     # Arguments
         input_shape, num_classes, tau: As `recu_resnet20` (ImageNet sizes; from 32x32 up
@@ -121,16 +153,27 @@ def recu_resnet18(*, input_shape=(224, 224, 3), num_classes=1000, tau=None):
 
     # Raises
         ValueError: for τ outside `(0.5, 1]`.
+
+    # References
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021.
     """
     return _recu_resnet("recu_resnet18", input_shape, num_classes, tau, "imagenet",
                         (64, 128, 256, 512), 2, resnets.strided_conv_shortcut)
 
 
 @register_model(recipe="recu")
-def recu_resnet34(*, input_shape=(224, 224, 3), num_classes=1000, tau=None):
+def recu_resnet34(*, input_shape: tuple[int, int, int] = (224, 224, 3), num_classes: int = 1000,
+                  tau: float | None = None) -> keras.Model:
     """ReCU's ImageNet ResNet-34: as `recu_resnet18` with 3-4-6-3 basic blocks per stage.
 
     The paper reports 65.1 % top-1.
+
+    ```python
+    import zoo
+
+    model = zoo.get_model("recu_resnet34", input_shape=(64, 64, 3), num_classes=200)
+    ```
 
     # Arguments
         input_shape, num_classes, tau: As `recu_resnet18`.
@@ -140,16 +183,28 @@ def recu_resnet34(*, input_shape=(224, 224, 3), num_classes=1000, tau=None):
 
     # Raises
         ValueError: for τ outside `(0.5, 1]`.
+
+    # References
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021.
     """
     return _recu_resnet("recu_resnet34", input_shape, num_classes, tau, "imagenet",
                         (64, 128, 256, 512), (3, 4, 6, 3), resnets.strided_conv_shortcut)
 
 
 @register_model(recipe="recu")
-def recu_vgg_small(*, input_shape=(32, 32, 3), num_classes=10, tau=None, width_multiplier=1.0):
+def recu_vgg_small(*, input_shape: tuple[int, int, int] = (32, 32, 3), num_classes: int = 10,
+                   tau: float | None = None,
+                   width_multiplier: float = 1.0) -> keras.Model:
     """ReCU's VGG-small for CIFAR-10 (the layout of `bnn_vgg_small`) with ReCU convs.
 
     The paper reports 92.2 % on CIFAR-10.
+
+    ```python
+    import zoo
+
+    model = zoo.get_model("recu_vgg_small", input_shape=(28, 28, 1), width_multiplier=0.5)
+    ```
 
     # Arguments
         input_shape, num_classes, tau: As `recu_resnet20`.
@@ -161,20 +216,27 @@ def recu_vgg_small(*, input_shape=(32, 32, 3), num_classes=10, tau=None, width_m
     # Raises
         ValueError: for τ outside `(0.5, 1]`, `width_multiplier <= 0` or images smaller
             than 8x8.
+
+    # References
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021.
     """
     return baselines.vgg_small(_recu_conv(tau), input_shape, num_classes, width_multiplier,
                                name="recu_vgg_small")
 
 
 @register_model(recipe="recu")
-def recu_small(*, input_shape=(28, 28, 1), num_classes=10, tau=None):
+def recu_small(*, input_shape: tuple[int, int, int] = (28, 28, 1), num_classes: int = 10,
+               tau: float | None = None) -> keras.Model:
     """`recu_vgg_small` at 1/8 width (16-16-32-32-64-64 channels): the default of `train.py`.
 
-    Small enough to train on a laptop CPU in minutes, and the most accurate binary network
-    of that size in this project's benchmarks: five epochs of the `recu` recipe on
-    Fashion-MNIST reach about 89-90 % (the README has the measured figure and its command).
+    Small enough to train on a CPU. How accurate the `recu` recipe makes it on
+    Fashion-MNIST, against the other methods at the same size, is measured in
+    benchmarks/results/accuracy_fashion_mnist.md (the README has the command).
 
     ```python
+    import zoo
+
     model = zoo.get_model("recu_small")  # 28x28x1, 10 classes
     ```
 
@@ -186,6 +248,10 @@ def recu_small(*, input_shape=(28, 28, 1), num_classes=10, tau=None):
 
     # Raises
         ValueError: for τ outside `(0.5, 1]` or images smaller than 8x8.
+
+    # References
+        - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
+          Networks](https://arxiv.org/abs/2103.12369), ICCV 2021.
     """
     return baselines.vgg_small(_recu_conv(tau), input_shape, num_classes, 0.125,
                                name="recu_small")

@@ -9,12 +9,16 @@ lists, `train.py`'s defaults and the tests read them from here, so adding a mode
 decorated function in one file (see the docs' model zoo guide).
 
 ```python
-@register_model(recipe="recu")
-def recu_small(*, input_shape=(28, 28, 1), num_classes=10, tau=None):
-    ...
+import zoo
+from zoo import registry
+from zoo.registry import register_model
 
-registry.entry("recu_small").recipe    # "recu"
-registry.names(family="recu")          # ["recu_resnet18", ..., "recu_small", ...]
+@register_model(recipe="recu")
+def my_recu_small(*, input_shape=(28, 28, 1), num_classes=10, tau=None):
+    return zoo.recu.recu_small(input_shape=input_shape, num_classes=num_classes, tau=tau)
+
+registry.entry("my_recu_small").recipe   # "recu"
+registry.names(family="recu")            # ["recu_resnet18", ..., "recu_small", ...]
 ```
 """
 
@@ -28,6 +32,14 @@ __all__ = ["ModelEntry", "entry", "names", "register_model"]
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
     """One registered zoo model.
+
+    ```python
+    from zoo import registry
+
+    entry = registry.entry("binaryduo_vgg7")
+    entry.family, entry.recipe, entry.deployed  # "binaryduo", "binaryduo", {"stage": "decoupled"}
+    model = entry.builder(**entry.deployed)     # at entry.input_shape, entry.num_classes
+    ```
 
     # Attributes
         name: The name `zoo.get_model` takes (the builder's).
@@ -50,12 +62,29 @@ class ModelEntry:
 _ENTRIES: dict[str, ModelEntry] = {}
 
 
-def register_model(*, recipe: str = "single", deployed: dict | None = None):
+def register_model(*, recipe: str = "single",
+                   deployed: dict | None = None) -> Callable[[Callable], Callable]:
     """Registers the decorated builder as a zoo model (see the module docstring).
+
+    ```python
+    import tensorflow as tf
+    from zoo.registry import entry, register_model
+
+    @register_model(recipe="single")
+    def tiny_float(*, input_shape=(28, 28, 1), num_classes=10):
+        inputs = tf.keras.Input(input_shape)
+        x = tf.keras.layers.Flatten()(inputs)
+        return tf.keras.Model(inputs, tf.keras.layers.Dense(num_classes)(x))
+
+    entry("tiny_float").input_shape  # (28, 28, 1)
+    ```
 
     # Arguments
         recipe: The recipe it trains with by default.
         deployed: Builder options of its deployable form (default: none).
+
+    # Returns
+        A decorator that registers the builder and returns it unchanged.
 
     # Raises
         TypeError: for a builder whose options are not keyword-only, or without defaults
@@ -63,7 +92,7 @@ def register_model(*, recipe: str = "single", deployed: dict | None = None):
         ValueError: for a name registered twice.
     """
 
-    def decorator(builder):
+    def decorator(builder: Callable) -> Callable:
         parameters = inspect.signature(builder).parameters
         positional = [p.name for p in parameters.values() if p.kind != p.KEYWORD_ONLY]
         if positional or not {"input_shape", "num_classes"} <= set(parameters):
@@ -85,6 +114,16 @@ def register_model(*, recipe: str = "single", deployed: dict | None = None):
 def entry(name: str) -> ModelEntry:
     """The registered model `name`.
 
+    ```python
+    from zoo import registry
+
+    registry.entry("recu_small").input_shape  # (28, 28, 1)
+    try:
+        registry.entry("bogus")
+    except ValueError as error:
+        print(error)  # Unknown zoo model 'bogus'; known models: bnn_alexnet, ...
+    ```
+
     # Raises
         ValueError: for an unknown name, listing the known ones.
     """
@@ -94,6 +133,14 @@ def entry(name: str) -> ModelEntry:
 
 
 def names(*, family: str | None = None) -> list[str]:
-    """The registered models' names, sorted; those of one `family` when given."""
+    """The registered models' names, sorted; those of one `family` when given.
+
+    ```python
+    from zoo import registry
+
+    registry.names(family="binaryduo")
+    # ["binaryduo_alexnet", "binaryduo_resnet18", "binaryduo_vgg7", "binaryduo_vgg_small"]
+    ```
+    """
     return sorted(name for name, model in _ENTRIES.items()
                   if family is None or model.family == family)

@@ -7,6 +7,8 @@ package (`zoo/pretrained/`); the others are downloaded into the cache by
 `keras_bnn.downloads.fetch`. Either way the file's hash is checked before it is loaded.
 
 ```python
+import zoo
+
 zoo.weights.entries("bnn_vgg_small")          # what is registered for a model
 model = zoo.get_model("bnn_vgg_small", weights="fashion_mnist")
 ```
@@ -17,8 +19,10 @@ accuracy recorded) with `python -m zoo register RUN_DIR --key fashion_mnist`.
 
 import dataclasses
 import json
+import os
 import pathlib
 import urllib.parse
+from collections.abc import Iterable
 
 from keras_bnn import downloads
 
@@ -33,13 +37,22 @@ REGISTRY_NAME = "registry.json"
 class WeightsEntry:
     """One registered set of weights (see the module docstring).
 
+    ```python
+    import zoo
+
+    entry = zoo.weights.find("bnn_vgg_small", "fashion_mnist")
+    entry.options, entry.input_shape, entry.test_accuracy  # what it was trained with, and got
+    record = entry.to_json()                               # as the registry file holds it
+    assert zoo.weights.WeightsEntry.from_json(record) == entry
+    ```
+
     # Attributes
         model: Zoo model name.
         key: The name `get_model(model, weights=key)` takes, e.g. "fashion_mnist".
         options: Builder options the weights were trained with.
         input_shape, num_classes: Of the trained model.
         dataset: Data set name as `train.py --dataset` takes it; `data_source` says which
-            copy (e.g. the JPEG copy of CIFAR-10 in ../shared/datasets).
+            copy it was trained on (e.g. a JPEG copy of CIFAR-10 rather than the original).
         file: File name (in `zoo/pretrained/` or the cache).
         url: Where to download it; None when it ships in the package.
         sha256: The file's SHA-256.
@@ -62,27 +75,46 @@ class WeightsEntry:
     command: str
 
     @classmethod
-    def from_json(cls, record):
+    def from_json(cls, record: dict) -> "WeightsEntry":
+        """The entry of a record of the registry file (`to_json`'s inverse)."""
         return cls(**{**record, "input_shape": tuple(record["input_shape"])})
 
-    def to_json(self):
+    def to_json(self) -> dict:
+        """The entry as a record of the registry file: a dict of JSON values."""
         return {**dataclasses.asdict(self), "input_shape": list(self.input_shape)}
 
 
-def _read_registry():
+def _read_registry() -> list[WeightsEntry]:
     registry = PRETRAINED_DIR / REGISTRY_NAME
     if not registry.is_file():
         return []
     return [WeightsEntry.from_json(record) for record in json.loads(registry.read_text())]
 
 
-def entries(model=None):
-    """The registered weights, of one zoo model or of all, in registry order."""
+def entries(model: str | None = None) -> list[WeightsEntry]:
+    """The registered weights, of one zoo model or of all, in registry order.
+
+    ```python
+    import zoo
+
+    [entry.key for entry in zoo.weights.entries("recu_vgg_small")]  # ["cifar10", ...]
+    ```
+    """
     return [entry for entry in _read_registry() if model in (None, entry.model)]
 
 
-def find(model, key):
+def find(model: str, key: str) -> WeightsEntry:
     """The entry registered for `model` under `key`.
+
+    ```python
+    import zoo
+
+    entry = zoo.weights.find("bnn_vgg_small", "mnist")
+    try:
+        zoo.weights.find("bnn_vgg_small", "imagenet")
+    except ValueError as error:
+        print(error)  # No weights 'imagenet' are registered ... (registered: 'cifar10', ...)
+    ```
 
     # Raises
         ValueError: when there is none; the message lists the model's keys.
@@ -96,13 +128,28 @@ def find(model, key):
                      "weights_hash=.")
 
 
-def is_url(text):
-    """Whether `text` is an http(s) or file URL."""
+def is_url(text: str | os.PathLike) -> bool:
+    """Whether `text` is an http(s) or file URL.
+
+    ```python
+    from zoo.weights import is_url
+
+    assert is_url("https://example.org/model.weights.h5")
+    assert not is_url("runs/x/model.weights.h5")
+    ```
+    """
     return urllib.parse.urlparse(str(text)).scheme in ("http", "https", "file")
 
 
-def weights_file(entry):
+def weights_file(entry: WeightsEntry) -> pathlib.Path:
     """The local, hash-verified path of an entry's weights (downloaded when needed).
+
+    ```python
+    import zoo
+
+    path = zoo.weights.weights_file(zoo.weights.find("bnn_vgg_small", "fashion_mnist"))
+    path.name  # "bnn_vgg_small-fashion_mnist.weights.h5", shipped in zoo/pretrained/
+    ```
 
     # Raises
         keras_bnn.downloads.DownloadError: for a shipped file whose hash is wrong (a broken
@@ -119,7 +166,22 @@ def weights_file(entry):
     return path
 
 
-def save_registry(all_entries):
-    """Writes the registry file (sorted by model and key)."""
+def save_registry(all_entries: Iterable[WeightsEntry]) -> None:
+    """Writes the registry file (sorted by model and key), replacing every entry.
+
+    ```python
+    import pathlib
+    import shutil
+    import zoo
+
+    shipped = zoo.weights.PRETRAINED_DIR  # point the registry at a copy, to write to it
+    zoo.weights.PRETRAINED_DIR = pathlib.Path(shutil.copytree(shipped, "pretrained"))
+    try:
+        zoo.weights.save_registry(zoo.weights.entries("bnn_vgg_small"))
+        assert {entry.model for entry in zoo.weights.entries()} == {"bnn_vgg_small"}
+    finally:
+        zoo.weights.PRETRAINED_DIR = shipped
+    ```
+    """
     records = [entry.to_json() for entry in sorted(all_entries, key=lambda e: (e.model, e.key))]
     (PRETRAINED_DIR / REGISTRY_NAME).write_text(json.dumps(records, indent=1) + "\n")

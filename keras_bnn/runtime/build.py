@@ -11,7 +11,9 @@ every x86-64 CPU: the kernels for AVX2 and AVX-512 are compiled for those instru
 alone and chosen at run time.
 
 ```python
-path = keras_bnn.runtime.build.library_path()  # compiles on first use (a few seconds)
+import keras_bnn.runtime.build
+
+path = keras_bnn.runtime.build.library_path()  # compiles on first use, then cached
 ```
 
     python -m keras_bnn.runtime build              # build now; prints the path
@@ -58,16 +60,42 @@ SANITIZE_ENVIRONMENT_VARIABLE = "KERAS_BNN_RUNTIME_SANITIZE"
 
 class RuntimeUnavailable(RuntimeError):
     """The runtime cannot run on this machine; the message says why and what to do
-    (LCE's own interpreter, `keras_bnn.lce`, still runs every program)."""
+    (LCE's own interpreter, `keras_bnn.lce`, still runs every program).
+
+    ```python
+    from keras_bnn.runtime.build import RuntimeUnavailable, library_path
+
+    try:
+        path = library_path()
+    except RuntimeUnavailable as error:
+        print(error)  # e.g. no C compiler was found (tried $CC, gcc, cc). Install gcc ...
+    ```
+    """
 
 
 def sources() -> list[pathlib.Path]:
-    """The C sources and headers of the library, in a fixed order."""
+    """The C sources and headers of the library, in a fixed order.
+
+    ```python
+    from keras_bnn.runtime.build import sources
+
+    [path.name for path in sources()]  # [..., "delegate.c", "delegate.h", ...]
+    ```
+    """
     return sorted(NATIVE.glob("*.[ch]"))
 
 
 def compiler() -> str:
     """The C compiler: `$CC`, else gcc, else cc.
+
+    ```python
+    from keras_bnn.runtime.build import RuntimeUnavailable, compiler
+
+    try:
+        print(compiler())  # "gcc" unless $CC names another
+    except RuntimeUnavailable as error:
+        print(error)  # none installed
+    ```
 
     # Raises
         RuntimeUnavailable: when none is installed.
@@ -100,6 +128,9 @@ def library_path(*, sanitize: bool | None = None) -> pathlib.Path:
     """The path of the compiled library, compiling it first when needed.
 
     ```python
+    import tensorflow as tf
+    from keras_bnn.runtime.build import library_path
+
     delegate = tf.lite.experimental.load_delegate(str(library_path()))
     ```
 
@@ -162,7 +193,21 @@ def _library_path(flags: tuple, variant: str, compiler_variable: str | None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m keras_bnn.runtime build [--sanitize]`: builds, prints the path."""
+    """`python -m keras_bnn.runtime build [--sanitize]`: builds, prints the path.
+
+    ```python
+    from keras_bnn.runtime.build import main
+
+    exit_code = main([])  # prints the library's path; 0, or 1 with a note where it cannot
+    ```
+
+    # Arguments
+        argv: The arguments that follow `build` on the command line (`python -m
+            keras_bnn.runtime` passes them); None reads `sys.argv[1:]`, as `argparse` does.
+
+    # Returns
+        The exit code: 0 when the library is there, 1 when the runtime is unavailable.
+    """
     parser = argparse.ArgumentParser(prog="python -m keras_bnn.runtime build",
                                      description="Compile keras_bnn's x86 runtime.")
     parser.add_argument("--sanitize", action="store_true",

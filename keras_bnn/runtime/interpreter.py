@@ -8,13 +8,21 @@ them. A program with an LCE op or option the runtime does not run exactly is ref
 (`UnsupportedProgram`, naming the op and the option), never run approximately.
 
 ```python
+import keras_bnn
+import numpy as np
+import zoo
+from keras_bnn import export
+from keras_bnn.runtime import Interpreter
+
+flatbuffer = export.convert(zoo.get_model("bnn_small")).flatbuffer
 interpreter = Interpreter(flatbuffer, num_threads=2)
-logits = interpreter.predict(images)   # one example at a time, as LCE's interpreter
+logits = interpreter.predict(np.zeros((3, 28, 28, 1), np.float32))  # one example at a time
 print(interpreter.kernel)              # "avx512", "avx2" or "portable"
 ```
 
-Reference: Bannink et al., *Larq Compute Engine: Design, Benchmark, and Deploy
-State-of-the-Art Binarized Neural Networks*, MLSys 2021 (the ops and their semantics).
+Reference: Bannink et al., [Larq Compute Engine: Design, Benchmark, and Deploy
+State-of-the-Art Binarized Neural Networks](https://arxiv.org/abs/2011.09398), MLSys 2021
+(the ops and their semantics).
 """
 
 import ctypes
@@ -40,16 +48,34 @@ TESTED_TENSORFLOW = ("2.21",)
 
 class UnsupportedProgram(ValueError):
     """A program with an op or an option the runtime does not run: the message names the
-    op, its output tensor and the option. LCE's interpreter (`keras_bnn.lce`) runs it."""
+    op, its output tensor and the option. LCE's interpreter (`keras_bnn.lce`) runs it.
+
+    ```python
+    from keras_bnn.runtime import Interpreter, UnsupportedProgram
+
+    try:
+        Interpreter(b"not a TFLite program")
+    except UnsupportedProgram as error:
+        print(error)  # what TensorFlow Lite or the runtime refused
+    ```
+    """
 
 
 def check_tensorflow(version: str | None = None) -> None:
     """Refuses a TensorFlow whose TensorFlow Lite structs were not checked.
 
     ```python
+    from keras_bnn.runtime import RuntimeUnavailable, check_tensorflow
+
     check_tensorflow("2.21.0")  # fine
-    check_tensorflow("2.22.0")  # RuntimeUnavailable
+    try:
+        check_tensorflow("2.22.0")
+    except RuntimeUnavailable as error:
+        print(error)  # keras_bnn's runtime was checked against TensorFlow 2.21, ...
     ```
+
+    # Arguments
+        version: A TensorFlow version; None for the one installed.
 
     # Raises
         keras_bnn.runtime.build.RuntimeUnavailable: for another version than
@@ -72,6 +98,8 @@ def available_kernels() -> tuple[str, ...]:
     one, an AVX-512 one (with VPOPCNTDQ) runs AVX2 too.
 
     ```python
+    from keras_bnn.runtime import available_kernels
+
     available_kernels()  # ("auto", "avx512", "avx2", "portable") on a Zen 4 or Ice Lake
     ```
 
@@ -85,7 +113,18 @@ def available_kernels() -> tuple[str, ...]:
 
 
 def live_allocations() -> int:
-    """Memory blocks the runtime holds in this process (0 when no interpreter is alive)."""
+    """Memory blocks the runtime holds in this process (0 when no interpreter is alive).
+
+    ```python
+    from keras_bnn.runtime import Interpreter, live_allocations
+    from keras_bnn.runtime.programs import bconv2d_program
+
+    program = bconv2d_program(batch=1, height=5, width=5, channels_in=64, channels_out=8)
+    with Interpreter(program.flatbuffer) as interpreter:
+        assert live_allocations() > 0
+    assert live_allocations() == 0
+    ```
+    """
     library = _library()
     library.keras_bnn_runtime_live_allocations.restype = ctypes.c_long
     return library.keras_bnn_runtime_live_allocations()
@@ -104,8 +143,12 @@ class Interpreter:
     `predict`, `input_types`, `input_shapes`, `output_types`, `output_shapes`.
 
     ```python
-    interpreter = Interpreter(keras_bnn.export.convert(model).flatbuffer)
-    outputs = interpreter.predict(images)
+    from keras_bnn.runtime import Interpreter
+    from keras_bnn.runtime.programs import bconv2d_program
+
+    program = bconv2d_program(batch=1, height=5, width=5, channels_in=64, channels_out=8)
+    interpreter = Interpreter(program.flatbuffer, num_threads=2)
+    outputs = interpreter.predict(program.inputs[0])  # shape (1, 5, 5, 8), float32
     ```
 
     # Arguments
@@ -124,7 +167,7 @@ class Interpreter:
     """
 
     def __init__(self, flatbuffer: bytes, num_threads: int = 1, kernel: str = "auto",
-                 batch_size: int | None = None):
+                 batch_size: int | None = None) -> None:
         if kernel not in KERNELS:
             raise ValueError(f"Unknown kernel {kernel!r}: use one of {', '.join(KERNELS)}.")
         if not isinstance(num_threads, int) or num_threads < 1:
@@ -160,17 +203,21 @@ class Interpreter:
         Python collects this object (also on leaving a `with` block).
 
         ```python
-        with Interpreter(flatbuffer) as interpreter:
-            outputs = interpreter.predict(images)
+        from keras_bnn.runtime import Interpreter
+        from keras_bnn.runtime.programs import bconv2d_program
+
+        program = bconv2d_program(batch=1, height=5, width=5, channels_in=64, channels_out=8)
+        with Interpreter(program.flatbuffer) as interpreter:
+            outputs = interpreter.predict(program.inputs[0])
         ```
         """
         self._interpreter = None  # first: TensorFlow Lite frees its kernels, ours included
         self._delegate = None
 
-    def __enter__(self):
+    def __enter__(self) -> "Interpreter":
         return self
 
-    def __exit__(self, *exception):
+    def __exit__(self, *exception: object) -> None:
         self.close()
 
     def _resize(self, batch_size: int) -> None:
@@ -204,7 +251,14 @@ class Interpreter:
         """The program's outputs for the examples in `x`, as LCE's interpreter gives them.
 
         ```python
-        outputs = interpreter.predict(images)  # images: (N, H, W, C)
+        import numpy as np
+        from keras_bnn.runtime import Interpreter
+        from keras_bnn.runtime.programs import bconv2d_program
+
+        program = bconv2d_program(batch=1, height=5, width=5, channels_in=64, channels_out=8)
+        interpreter = Interpreter(program.flatbuffer, batch_size=2)
+        images = np.concatenate([program.inputs[0]] * 4)   # (N, H, W, C), N = 4
+        outputs = interpreter.predict(images)              # shape (4, 5, 5, 8)
         ```
 
         # Arguments

@@ -9,14 +9,19 @@ in a NumPy model of LCE 0.16's kernels that reads everything from the flatbuffer
 that any single-op LCE program can be checked against either.
 
 ```python
-for program in random_programs(100):
-    expected = lce_reference_outputs(program)
-    assert all(np.array_equal(a, b) for a, b in zip(expected, run_somehow(program)))
+import keras_bnn
+from keras_bnn.runtime.programs import (lce_reference_outputs, numpy_reference_outputs,
+                                        random_programs)
+
+for program in random_programs(5):
+    expected, modelled = lce_reference_outputs(program), numpy_reference_outputs(program)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(expected, modelled))
 ```
 """
 
 import dataclasses
 import math
+from collections.abc import Iterator
 
 import numpy as np
 from flatbuffers import flexbuffers
@@ -56,6 +61,15 @@ _OUTPUT_DTYPES = {"float32": np.float32, "int8": np.int8, "bitpacked": np.int32}
 class Program:
     """A TFLite flatbuffer of one LCE op, with inputs for it.
 
+    ```python
+    from keras_bnn.runtime.programs import bconv2d_program
+
+    program = bconv2d_program(batch=1, height=5, width=5, channels_in=64, channels_out=8)
+    program.name              # "bconv2d b1 5x5x64>8 k3x3 s1x1 d1x1 same/pad1 none float32 g1 #0"
+    program.inputs[0].shape   # (1, 5, 5, 2): 64 channels packed into 2 int32 words
+    program.options["op"]     # "bconv2d"
+    ```
+
     # Arguments
         name: Every option of the program in one short line, e.g.
             `"bconv2d b2 9x7x70>33 k3x2 s2x1 d1x1 same/pad0 relu6 int8 g1 #5"`.
@@ -86,13 +100,27 @@ class _Tensor:
 
 
 def packed_size(channels: int) -> int:
-    """The number of int32 words that hold `channels` bits."""
+    """The number of int32 words that hold `channels` bits.
+
+    ```python
+    from keras_bnn.runtime.programs import packed_size
+
+    packed_size(32), packed_size(33)  # 1, 2
+    ```
+    """
     return -(-channels // BITS)
 
 
 def pack_bits(bits: np.ndarray) -> np.ndarray:
     """Packs a 0/1 array along its last axis as LCE does: bit i of word j is element
     32 j + i, and the padding bits of the last word are 0.
+
+    ```python
+    import numpy as np
+    from keras_bnn.runtime.programs import pack_bits
+
+    pack_bits(np.array([1, 0, 1] + [0] * 30))  # [5, 0]: bits 0 and 2 of the first word
+    ```
 
     # Arguments
         bits: An array of 0 and 1 (or bools), of any shape.
@@ -108,13 +136,24 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
 
 def unpack_bits(words: np.ndarray, channels: int | None = None) -> np.ndarray:
     """The 0/1 bits (uint8) of int32 words packed by `pack_bits`: all of them, padding
-    bits included, or the first `channels` along the last axis."""
+    bits included, or the first `channels` along the last axis.
+
+    ```python
+    import numpy as np
+    from keras_bnn.runtime.programs import pack_bits, unpack_bits
+
+    bits = np.random.default_rng(0).integers(0, 2, (4, 70))
+    assert (unpack_bits(pack_bits(bits), 70) == bits).all()
+    unpack_bits(pack_bits(bits)).shape  # (4, 96): three words, padding bits 0
+    ```
+    """
     bytes_ = np.ascontiguousarray(words, dtype="<i4").view(np.uint8)
     bits = np.unpackbits(bytes_, axis=-1, bitorder="little")
     return bits if channels is None else bits[..., :channels]
 
 
-def _random_bits(rng, shape, channels, density=0.5):
+def _random_bits(rng: np.random.Generator, shape: tuple[int, ...], channels: int,
+                 density: float = 0.5) -> np.ndarray:
     """Packed random bits for `shape` (its last axis unpacked: `channels`), 1 with
     probability `density`, padding bits 0."""
     return pack_bits(rng.random((*shape, channels)) < density)
@@ -124,7 +163,8 @@ def _random_bits(rng, shape, channels, density=0.5):
 # Flatbuffers
 
 
-def _flatbuffer(op_name, options, inputs, output):
+def _flatbuffer(op_name: str, options: dict | None, inputs: list["_Tensor | None"],
+                output: "_Tensor") -> bytes:
     """The bytes of a TFLite model with the one custom op `op_name`.
 
     # Arguments
@@ -163,7 +203,7 @@ def _flatbuffer(op_name, options, inputs, output):
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def _custom_code(op_name):
+def _custom_code(op_name: str) -> schema.OperatorCodeT:
     code = schema.OperatorCodeT()
     code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
     code.customCode = op_name
@@ -171,7 +211,7 @@ def _custom_code(op_name):
     return code
 
 
-def _tensor(name, spec, buffers):
+def _tensor(name: str, spec: _Tensor, buffers: list[schema.BufferT]) -> schema.TensorT:
     """A `TensorT` for `spec`; a constant's data is appended to `buffers`."""
     tensor = schema.TensorT()
     tensor.name = name
@@ -206,7 +246,7 @@ class _Op:
     output: _Tensor
 
 
-def _read_op(flatbuffer):
+def _read_op(flatbuffer: bytes) -> "_Op":
     """The `_Op` of a single-op flatbuffer."""
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
     subgraph, = model.subgraphs
@@ -219,7 +259,7 @@ def _read_op(flatbuffer):
     return _Op(name, options, inputs, _read_tensor(model, operator.outputs[0]))
 
 
-def _read_tensor(model, index):
+def _read_tensor(model: schema.ModelT, index: int) -> _Tensor | None:
     """The `_Tensor` of tensor `index` of the model's subgraph (None for -1)."""
     if index < 0:
         return None
@@ -260,6 +300,8 @@ def bconv2d_program(*, batch: int, height: int, width: int, channels_in: int,
     writes that combination. int8 output gets a random scale and zero point.
 
     ```python
+    from keras_bnn.runtime.programs import bconv2d_program
+
     program = bconv2d_program(batch=2, height=9, width=7, channels_in=70, channels_out=33,
                               kernel_size=(3, 2), padding="same", pad_value=0,
                               activation="relu6", output="int8", seed=5)
@@ -328,7 +370,7 @@ def bconv2d_program(*, batch: int, height: int, width: int, channels_in: int,
     return Program(name, flatbuffer, [packed_input], {"op": "bconv2d", **options})
 
 
-def _check_bconv2d(options):
+def _check_bconv2d(options: dict) -> None:
     """Raises ValueError for a conv configuration that LCE cannot express."""
     groups, channels_in = options["groups"], options["channels_in"]
     if groups > 1 and (channels_in % groups or (channels_in // groups) % BITS):
@@ -347,10 +389,10 @@ def _check_bconv2d(options):
             raise ValueError(f"A VALID conv needs the dilated kernel to fit the input: {options}.")
 
 
-def _post_activation(rng, channels):
+def _post_activation(rng: np.random.Generator, channels: int) -> tuple[np.ndarray, np.ndarray]:
     """A post-activation multiplier and bias (float32): log-uniform magnitudes of both
     signs, and a third of each from the dyadic k / 4 (zero included)."""
-    def draw():
+    def draw() -> np.ndarray:
         magnitudes = np.exp(rng.uniform(np.log(1e-3), np.log(10.0), channels))
         values = magnitudes * rng.choice([-1.0, 1.0], channels)
         dyadic = rng.integers(-8, 9, channels) / 4
@@ -359,7 +401,7 @@ def _post_activation(rng, channels):
     return draw(), draw()
 
 
-def _thresholds(rng, channels, depth):
+def _thresholds(rng: np.random.Generator, channels: int, depth: int) -> np.ndarray:
     """Thresholds for bitpacked output: spread over `[-2, depth + 1]` (the accumulator
     lies in `[0, depth]`), bunched a little around `depth / 2`, a few int32 extremes."""
     spread = rng.integers(-2, depth + 2, channels)
@@ -371,7 +413,8 @@ def _thresholds(rng, channels, depth):
                     np.where(choice < 0.95, middle, extremes)).astype(np.int32)
 
 
-def _int8_quantization(rng, multiplier, depth):
+def _int8_quantization(rng: np.random.Generator, multiplier: np.ndarray,
+                       depth: int) -> tuple[float, int]:
     """An int8 output (scale, zero point) that spreads the conv's outputs over the int8
     range, saturating some; a power of two now and then, for exact ties."""
     typical = float(np.max(np.abs(multiplier))) * max(1.0, depth ** 0.5) / 40
@@ -393,6 +436,8 @@ def quantize_program(*, shape: tuple[int, ...], input_type: str = "float32",
     and the zero point and its neighbours; bool inputs are random.
 
     ```python
+    from keras_bnn.runtime.programs import quantize_program
+
     program = quantize_program(shape=(2, 3, 70), input_type="int8", zero_point=-3)
     ```
 
@@ -419,7 +464,8 @@ def quantize_program(*, shape: tuple[int, ...], input_type: str = "float32",
     return Program(name, flatbuffer, [values], options)
 
 
-def _quantize_inputs(rng, input_type, size, zero_point):
+def _quantize_inputs(rng: np.random.Generator, input_type: str, size: int,
+                     zero_point: int) -> np.ndarray:
     """`size` random values of `input_type` for `LceQuantize`, with the edge values of
     `quantize_program` at random places (as many as fit)."""
     if input_type == "bool":
@@ -447,6 +493,8 @@ def dequantize_program(*, shape: tuple[int, ...], output_type: str = "float32",
     last axis.
 
     ```python
+    from keras_bnn.runtime.programs import dequantize_program
+
     program = dequantize_program(shape=(4, 33), output_type="int8", scale=0.4,
                                  zero_point=-5)
     ```
@@ -482,6 +530,8 @@ def bmaxpool_program(*, batch: int, height: int, width: int, channels: int,
     (for SAME, of the pixels inside the input), that is the max of the ±1 values.
 
     ```python
+    from keras_bnn.runtime.programs import bmaxpool_program
+
     program = bmaxpool_program(batch=1, height=5, width=6, channels=40, pool_size=(2, 3),
                                strides=(2, 1), padding="same")
     ```
@@ -541,8 +591,10 @@ def random_programs(count: int, *, seed: int = 0,
     configurations are drawn (VALID needs the dilated kernel to fit).
 
     ```python
-    for program in random_programs(400, seed=1):
-        ...
+    from keras_bnn.runtime.programs import random_programs
+
+    programs = random_programs(20, seed=1)
+    assert random_programs(5, seed=1)[4].name == programs[4].name  # program i is fixed
     ```
 
     # Arguments
@@ -559,7 +611,7 @@ def random_programs(count: int, *, seed: int = 0,
             for index in range(count)]
 
 
-def _random_program(rng, lce_reference_only):
+def _random_program(rng: np.random.Generator, lce_reference_only: bool) -> Program:
     """One program of the sweep, drawn with `rng`."""
     draw = rng.random()
     program_seed = int(rng.integers(2 ** 31))
@@ -578,7 +630,7 @@ def _random_program(rng, lce_reference_only):
     return bmaxpool_program(**_random_bmaxpool_options(rng), seed=program_seed)
 
 
-def _random_channels(rng):
+def _random_channels(rng: np.random.Generator) -> int:
     """1-300 channels: a third exact multiples of 32 (64s among them), a third odd."""
     kind = rng.random()
     if kind < 1 / 3:
@@ -588,16 +640,16 @@ def _random_channels(rng):
     return int(rng.integers(1, 301))
 
 
-def _random_size(rng):
+def _random_size(rng: np.random.Generator) -> int:
     return int(rng.integers(1, 17)) if rng.random() < 0.9 else int(rng.integers(17, 41))
 
 
-def _random_pair(rng, high, ones=0.0):
+def _random_pair(rng: np.random.Generator, high: int, ones: float = 0.0) -> tuple[int, int]:
     """Two independent values in `[1, high]`, each 1 with extra probability `ones`."""
     return tuple(1 if rng.random() < ones else int(rng.integers(1, high + 1)) for _ in "hw")
 
 
-def _random_bconv2d_options(rng, lce_reference_only):
+def _random_bconv2d_options(rng: np.random.Generator, lce_reference_only: bool) -> dict:
     """Keyword arguments of `bconv2d_program` (but the seed) for a valid conv within the
     work budget; drawn again until one is."""
     while True:
@@ -625,8 +677,22 @@ def with_constant(program: Program, position: int, values: np.ndarray) -> Progra
     same dtype and size), e.g. multipliers with infinities.
 
     ```python
+    import numpy as np
+    from keras_bnn.runtime.programs import bconv2d_program, numpy_reference_outputs, with_constant
+
+    program = bconv2d_program(batch=1, height=5, width=5, channels_in=64, channels_out=8)
     edge = with_constant(program, 2, np.full(8, np.inf, np.float32))  # the multipliers
+    numpy_reference_outputs(edge)  # infinities and NaN, as LCE computes them
     ```
+
+    # Arguments
+        program: A single-op `Program`.
+        position: The index of the constant among the op's inputs (for `LceBconv2d`:
+            1 filter, 2 multiplier, 3 bias, 4 thresholds).
+        values: The new constant.
+
+    # Returns
+        A new `Program` with the same name, inputs and options.
     """
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(program.flatbuffer))
     subgraph = model.subgraphs[0]
@@ -642,19 +708,21 @@ def lce_reference_runs(program: Program) -> bool:
     padding and an odd number of input channels per group.
 
     ```python
-    lce_reference_runs(bconv2d_program(batch=1, height=3, width=3, channels_in=33,
-                                       channels_out=8, pad_value=0))  # False
+    from keras_bnn.runtime.programs import bconv2d_program, lce_reference_runs
+
+    assert not lce_reference_runs(bconv2d_program(batch=1, height=3, width=3, channels_in=33,
+                                                  channels_out=8, pad_value=0))
     ```
     """
     return program.options["op"] != "bconv2d" or not _refused_by_lce(program.options)
 
 
-def _refused_by_lce(options):
+def _refused_by_lce(options: dict) -> bool:
     return (options["padding"] == "same" and options["pad_value"] == 0
             and (options["channels_in"] // options["groups"]) % 2 == 1)
 
 
-def _valid_conv(options, lce_reference_only):
+def _valid_conv(options: dict, lce_reference_only: bool) -> bool:
     """Whether `bconv2d_program` accepts the options, and (with `lce_reference_only`)
     LCE's reference kernel too."""
     refused = _refused_by_lce(options)
@@ -665,7 +733,7 @@ def _valid_conv(options, lce_reference_only):
     return fits and not (lce_reference_only and refused)
 
 
-def _conv_work(options):
+def _conv_work(options: dict) -> int:
     """Word popcounts of LCE's reference conv for the options."""
     out_height, out_width = (_output_size(size, kernel, stride, dilation, options["padding"])
                              for size, kernel, stride, dilation
@@ -677,17 +745,17 @@ def _conv_work(options):
             * options["kernel_size"][0] * options["kernel_size"][1] * words)
 
 
-def _random_shape(rng):
+def _random_shape(rng: np.random.Generator) -> tuple[int, ...]:
     """Rank 1-4, last axis from `_random_channels`, the others 1-8."""
     rank = int(rng.integers(1, 5))
     return (*(int(size) for size in rng.integers(1, 9, rank - 1)), _random_channels(rng))
 
 
-def _random_zero_point(rng):
+def _random_zero_point(rng: np.random.Generator) -> int:
     return int(rng.choice([-128, 127])) if rng.random() < 0.1 else int(rng.integers(-128, 128))
 
 
-def _random_scale(rng):
+def _random_scale(rng: np.random.Generator) -> float:
     """int8 scales from 1e-4 (saturating ±1) to 1e3 (both bits at the zero point), some
     where 1 / scale is close to or exactly a tie."""
     if rng.random() < 0.3:
@@ -695,7 +763,7 @@ def _random_scale(rng):
     return float(np.exp(rng.uniform(np.log(1e-4), np.log(1e3))))
 
 
-def _random_bmaxpool_options(rng):
+def _random_bmaxpool_options(rng: np.random.Generator) -> dict:
     """Keyword arguments of `bmaxpool_program` (but the seed) for a valid pool."""
     while True:
         options = dict(batch=int(rng.integers(1, 9)), height=_random_size(rng),
@@ -717,6 +785,8 @@ def lce_reference_outputs(program: Program) -> list[np.ndarray]:
     reference kernel (`use_reference_bconv=True`), one thread, the whole batch at once.
 
     ```python
+    from keras_bnn.runtime.programs import bconv2d_program, lce_reference_outputs
+
     expected, = lce_reference_outputs(bconv2d_program(batch=4, height=5, width=5,
                                                       channels_in=64, channels_out=8))
     ```
@@ -748,6 +818,8 @@ def numpy_reference_outputs(program: Program) -> list[np.ndarray]:
     the doubled accumulator that LCE's output transform clamps.
 
     ```python
+    from keras_bnn.runtime.programs import bconv2d_program, numpy_reference_outputs
+
     program = bconv2d_program(batch=1, height=4, width=4, channels_in=3, channels_out=5,
                               pad_value=0)
     outputs = numpy_reference_outputs(program)  # LCE would refuse this one
@@ -765,14 +837,15 @@ def numpy_reference_outputs(program: Program) -> list[np.ndarray]:
     return [_REFERENCES[op.name](op, program.inputs[0])]
 
 
-def _output_size(size, kernel, stride, dilation, padding):
+def _output_size(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
     """TFLite's output size of a windowed op along one axis."""
     if padding == "same":
         return -(-size // stride)
     return (size - (kernel - 1) * dilation - 1) // stride + 1
 
 
-def _pads(size, kernel, stride, dilation, padding):
+def _pads(size: int, kernel: int, stride: int, dilation: int,
+          padding: str) -> tuple[int, int]:
     """The (before, after) padding of one axis as TFLite computes it: half of the total
     (rounded down) before, the rest after."""
     if padding == "valid":
@@ -782,7 +855,9 @@ def _pads(size, kernel, stride, dilation, padding):
     return total // 2, total - total // 2
 
 
-def _windows(array, kernel_size, strides, dilations, padding, fill):
+def _windows(array: np.ndarray, kernel_size: tuple[int, int], strides: tuple[int, int],
+             dilations: tuple[int, int], padding: str,
+             fill: float) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
     """For each kernel position (ky, kx), the `[batch, out_h, out_w, ...]` slice of
     `array` (`[batch, h, w, ...]`) it reads, padded with `fill`."""
     pads = [_pads(size, kernel, stride, dilation, padding)
@@ -813,12 +888,12 @@ class _Conv:
     channels_per_group: int
 
     @property
-    def depth(self):
+    def depth(self) -> int:
         """K: the number of input bits one output value sums over."""
         return self.kernel_size[0] * self.kernel_size[1] * self.channels_per_group
 
 
-def _conv(op):
+def _conv(op: _Op) -> _Conv:
     """The `_Conv` of an `LceBconv2d` `_Op`."""
     options, filter_shape = op.options, op.inputs[1].shape
     groups = packed_size(options["channels_in"]) // filter_shape[3]
@@ -829,11 +904,11 @@ def _conv(op):
                  groups=groups, channels_per_group=options["channels_in"] // groups)
 
 
-def _padding_name(code):
+def _padding_name(code: int) -> str:
     return {code: name for name, code in _PADDINGS.items()}[code]
 
 
-def _doubled_accumulators(op, packed_input):
+def _doubled_accumulators(op: _Op, packed_input: np.ndarray) -> np.ndarray:
     """`x = 2 * accum` of LCE's binary conv, int64 `[batch, out_h, out_w, channels_out]`.
 
     accum sums popcount(input XOR filter) over the kernel's positions and the group's
@@ -864,7 +939,7 @@ def _doubled_accumulators(op, packed_input):
     return total
 
 
-def _clamp_range(op, depth):
+def _clamp_range(op: _Op, depth: int) -> tuple[int, int]:
     """LCE's clamp of `x = 2 * accum` for the fused activation: the activation's range
     of the true value `depth - x`, first cut to `[-depth, depth]`, in terms of x."""
     low, high = _ACTIVATION_RANGES[op.options["fused_activation_function"]]
@@ -872,7 +947,7 @@ def _clamp_range(op, depth):
     return depth - high, depth - low
 
 
-def _output_transform(op, depth):
+def _output_transform(op: _Op, depth: int) -> tuple[np.ndarray, np.ndarray]:
     """LCE's fused float32 multiplier and bias: in double, `-mul / scale` and
     `(bias + depth * mul) / scale + zero_point`, then rounded to float32 (denormals
     flushed)."""
@@ -884,7 +959,7 @@ def _output_transform(op, depth):
             _flush((bias + np.float64(depth) * multiplier) / scale + zero_point))
 
 
-def _flush(values):
+def _flush(values: np.ndarray | float) -> np.ndarray:
     """float32 `values` as LCE computes them on x86-64: its wheel runs its kernels with
     the CPU's flush-to-zero and denormals-are-zero modes on, so a denormal result (or
     operand) is a zero of its sign."""
@@ -892,7 +967,7 @@ def _flush(values):
     return np.where(np.abs(values) < _FLOAT32_TINY, np.copysign(np.float32(0), values), values)
 
 
-def _bconv2d_reference(op, packed_input):
+def _bconv2d_reference(op: _Op, packed_input: np.ndarray) -> np.ndarray:
     """`LceBconv2d`: float32, int8 or bitpacked output of the doubled accumulators."""
     doubled = _doubled_accumulators(op, packed_input)
     if op.output.dtype == np.int32:
@@ -908,14 +983,14 @@ def _bconv2d_reference(op, packed_input):
     return values if op.output.dtype == np.float32 else _to_int8(values)
 
 
-def _round_half_away(values):
+def _round_half_away(values: np.ndarray) -> np.ndarray:
     """std::round in float32: ties away from zero, exactly (no `x + 0.5`)."""
     whole = np.trunc(values)
     with np.errstate(invalid="ignore"):  # inf - inf: an infinity stays itself
         return whole + np.where(np.abs(values - whole) >= 0.5, np.sign(values), 0)
 
 
-def _to_int32_x86(values):
+def _to_int32_x86(values: np.ndarray) -> np.ndarray:
     """Float to int32 as x86's cvttss2si does: NaN and values out of range give
     INT32_MIN (C++ leaves it undefined; LCE's x86 build gets this in `LceDequantize`)."""
     representable = np.isfinite(values) & (values >= -2.0 ** 31) & (values < 2.0 ** 31)
@@ -923,7 +998,7 @@ def _to_int32_x86(values):
     return np.where(representable, whole, _INT32.min).astype(np.int32)
 
 
-def _to_int8(values):
+def _to_int8(values: np.ndarray) -> np.ndarray:
     """LCE's int8 conv output: round half away from zero and saturate to [-128, 127],
     out-of-range values and infinities included; NaN gives 0. (The conversion of a
     value beyond int32 is undefined in C++; LCE's x86 build saturates it in float and
@@ -932,7 +1007,7 @@ def _to_int8(values):
     return np.where(np.isnan(values), 0, rounded).astype(np.int8)
 
 
-def _quantize_reference(op, values):
+def _quantize_reference(op: _Op, values: np.ndarray) -> np.ndarray:
     """`LceQuantize`: bit 1 for the negative values, packed along the last axis.
 
     float32: `x < 0` with denormals read as zero (see `_flush`): -0.0, NaN and negative
@@ -948,7 +1023,7 @@ def _quantize_reference(op, values):
     return pack_bits(negative)
 
 
-def _dequantize_reference(op, packed):
+def _dequantize_reference(op: _Op, packed: np.ndarray) -> np.ndarray:
     """`LceDequantize`: bit 0 gives +1 (true), bit 1 gives -1 (false).
 
     int8 writes `zero_point ± round(1 / scale)` saturated to int8, with LCE's arithmetic
@@ -970,13 +1045,13 @@ def _dequantize_reference(op, packed):
     return np.where(negative, np.int8(minus), np.int8(plus))
 
 
-def _wrap(value, bits):
+def _wrap(value: int, bits: int) -> int:
     """An integer wrapped to a signed `bits`-bit integer, as C++ on x86 overflows or
     narrows it."""
     return (int(value) + 2 ** (bits - 1)) % 2 ** bits - 2 ** (bits - 1)
 
 
-def _bmaxpool_reference(op, packed):
+def _bmaxpool_reference(op: _Op, packed: np.ndarray) -> np.ndarray:
     """`LceBMaxPool2d`: the AND of the words of each window's pixels inside the input."""
     options = op.options
     pool_size = (options["filter_height"], options["filter_width"])

@@ -15,8 +15,12 @@ library, with the sanitizer runtime preloaded (it must come first in the process
 out-of-bounds access, use after free or undefined behaviour aborts it with a report.
 
 ```python
-result = run_sweep(random_programs(50), kernels=("avx2",))
-assert not result.mismatches
+import keras_bnn
+from keras_bnn.runtime.programs import random_programs
+from keras_bnn.runtime.sweep import run_sweep
+
+result = run_sweep(random_programs(5), kernels=["portable"])
+assert not result.mismatches and not result.leaks
 ```
 """
 
@@ -27,6 +31,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -41,6 +46,15 @@ __all__ = ["SweepResult", "identical", "main", "run_program", "run_sweep"]
 @dataclasses.dataclass
 class SweepResult:
     """What a sweep compared.
+
+    ```python
+    from keras_bnn.runtime.programs import random_programs
+    from keras_bnn.runtime.sweep import run_sweep
+
+    result = run_sweep(random_programs(3), kernels=["portable"], threads=(1,))
+    result.compared  # Counter({"portable, 1 thread": 3})
+    result.by_op     # programs per op, e.g. Counter({"bconv2d": 2, "quantize": 1})
+    ```
 
     # Attributes
         compared: Programs compared per kernel set and number of threads.
@@ -58,7 +72,16 @@ class SweepResult:
 
 
 def identical(expected: list[np.ndarray], got: list[np.ndarray]) -> bool:
-    """Whether two lists of arrays are equal to the bit (dtype, shape and bytes)."""
+    """Whether two lists of arrays are equal to the bit (dtype, shape and bytes).
+
+    ```python
+    import numpy as np
+    from keras_bnn.runtime.sweep import identical
+
+    assert identical([np.float32([0.0])], [np.float32([0.0])])
+    assert not identical([np.float32([0.0])], [np.float32([-0.0])])  # equal, not identical
+    ```
+    """
     return len(expected) == len(got) and all(
         a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
         for a, b in zip(expected, got))
@@ -69,26 +92,46 @@ def run_program(program: Program, kernel: str = "auto",
     """The outputs of a single-op program in the runtime, the whole batch at once.
 
     ```python
+    from keras_bnn.runtime.programs import bconv2d_program
+    from keras_bnn.runtime.sweep import run_program
+
     outputs = run_program(bconv2d_program(batch=2, height=5, width=5, channels_in=64,
-                                          channels_out=8), kernel="avx2")
+                                          channels_out=8), kernel="portable")
+    outputs[0].shape  # (2, 5, 5, 8)
     ```
+
+    # Arguments
+        program: A single-op `Program`.
+        kernel: One of `keras_bnn.runtime.KERNELS`.
+        num_threads: Threads of the runtime.
+
+    # Returns
+        A list with one array per output of the program.
     """
     with Interpreter(program.flatbuffer, kernel=kernel, num_threads=num_threads) as interpreter:
         outputs = interpreter.predict(list(program.inputs))
     return outputs if isinstance(outputs, list) else [outputs]
 
 
-def _reference(program):
+def _reference(program: Program) -> list[np.ndarray]:
     """LCE's reference outputs, or the NumPy model's where LCE refuses the program."""
     if lce_reference_runs(program):
         return lce_reference_outputs(program)
     return numpy_reference_outputs(program)
 
 
-def run_sweep(programs: list[Program], kernels: list[str] | None = None,
+def run_sweep(programs: Sequence[Program], kernels: Sequence[str] | None = None,
               threads: tuple[int, ...] = (1, 2)) -> SweepResult:
     """Compares every program in the runtime with its reference, for each kernel set and
     number of threads.
+
+    ```python
+    from keras_bnn.runtime.programs import random_programs
+    from keras_bnn.runtime.sweep import run_sweep
+
+    result = run_sweep(random_programs(4, seed=7))  # every kernel set this CPU runs
+    assert not result.mismatches, result.mismatches
+    ```
 
     # Arguments
         programs: `Program`s (e.g. `random_programs(400)`).
@@ -116,7 +159,7 @@ def run_sweep(programs: list[Program], kernels: list[str] | None = None,
     return result
 
 
-def _difference(expected, got):
+def _difference(expected: list[np.ndarray], got: list[np.ndarray]) -> str:
     for index, (a, b) in enumerate(zip(expected, got)):
         if a.shape != b.shape or a.dtype != b.dtype:
             return f"output {index}: {b.dtype}{b.shape}, expected {a.dtype}{a.shape}"
@@ -126,7 +169,7 @@ def _difference(expected, got):
     return f"{len(got)} outputs, expected {len(expected)}"
 
 
-def _sanitizer_environment():
+def _sanitizer_environment() -> dict[str, str]:
     """The environment of a child process that loads the sanitizer build."""
     runtimes = []
     for name in ("libasan.so", "libubsan.so"):
@@ -149,7 +192,22 @@ def _sanitizer_environment():
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m keras_bnn.runtime sweep [--count N] [--seed S] [--sanitize]`."""
+    """`python -m keras_bnn.runtime sweep [--count N] [--seed S] [--sanitize]`: prints
+    what was compared and every difference.
+
+    ```python
+    from keras_bnn.runtime.sweep import main
+
+    exit_code = main(["--count=3", "--kernels=portable"])  # 0: no difference, no leak
+    ```
+
+    # Arguments
+        argv: The arguments that follow `sweep` on the command line (`python -m
+            keras_bnn.runtime` passes them); None reads `sys.argv[1:]`, as `argparse` does.
+
+    # Returns
+        The exit code: 1 when a program differed or leaked memory, else 0.
+    """
     parser = argparse.ArgumentParser(prog="python -m keras_bnn.runtime sweep",
                                      description="Check the runtime bit for bit against "
                                                  "LCE's reference on random programs.")
