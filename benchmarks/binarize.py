@@ -3,7 +3,7 @@
     python benchmarks/binarize.py --data_dir=../shared/datasets/fashion-mnist
 
 For each seed: trains a plain Keras CNN (Conv-BN-ReLU blocks, the kind users have) in
-float for `--epochs`, then for each recipe of `keras_bnn.binarize` compares
+float for `--epochs`, then for each method of `keras_bnn.binarize` compares
 (1) the trained float model binarized (`copy_weights=True`) and fine-tuned for `--epochs`,
 with (2) the same binary model from fresh weights (`copy_weights=False`) trained for the
 same `--epochs`. Same optimizer, schedule, batches and seed for both. BinaryDuo's models
@@ -18,7 +18,7 @@ from absl import app, flags
 import keras_bnn
 from keras_bnn import data
 from keras_bnn._keras import keras
-from keras_bnn.binarization import RECIPES, binarize
+from keras_bnn.binarization import METHODS, binarize
 from keras_bnn.callbacks import TauScheduler
 import reporting  # benchmarks/reporting.py, beside this script
 
@@ -27,7 +27,7 @@ flags.DEFINE_string("data_dir", None, "Its folder (searched for otherwise).")
 flags.DEFINE_integer("epochs", 2, "Epochs of the float training, and of each binary run.")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
-flags.DEFINE_list("recipes", sorted(RECIPES), "binarize() recipes to compare.")
+flags.DEFINE_list("methods", sorted(METHODS), "binarize() methods to compare.")
 flags.DEFINE_integer("max_train_examples", None, "Use only this many training images.")
 flags.DEFINE_string("output", None, "Path of the .md and .json files, without suffix "
                     "(default benchmarks/results/binarize_<dataset>).")
@@ -67,12 +67,12 @@ def evaluate(model, dataset):
     return model.evaluate(dataset.test_dataset(500), verbose=0, return_dict=True)["accuracy"]
 
 
-def binary_run(trained_float, recipe, dataset, seed, copy_weights):
+def binary_run(trained_float, method, dataset, seed, copy_weights):
     keras.utils.set_random_seed(seed)
-    model = binarize(trained_float, recipe, copy_weights=copy_weights)
-    callbacks = [TauScheduler()] if recipe == "recu" else []
+    model = binarize(trained_float, method, copy_weights=copy_weights)
+    callbacks = [TauScheduler()] if method == "recu" else []
     accuracy = fit(model, dataset, seed, callbacks)
-    if recipe == "binaryduo":
+    if method == "binaryduo":
         accuracy = evaluate(keras_bnn.decouple(model), dataset)
     return accuracy
 
@@ -82,17 +82,17 @@ def main(argv):
     started = time.strftime("%Y-%m-%d")
     dataset = data.load(FLAGS.dataset, FLAGS.data_dir,
                         max_train_examples=FLAGS.max_train_examples)
-    results = {"float": [], **{f"{r} {how}": [] for r in FLAGS.recipes
+    results = {"float": [], **{f"{r} {how}": [] for r in FLAGS.methods
                                for how in ("binarized + fine-tuned", "from scratch")}}
     for seed in map(int, FLAGS.seeds):
         keras.utils.set_random_seed(seed)
         trained = float_cnn(dataset.input_shape, dataset.num_classes)
         results["float"].append(fit(trained, dataset, seed))
-        for recipe in FLAGS.recipes:
+        for method in FLAGS.methods:
             for how, copy in (("binarized + fine-tuned", True), ("from scratch", False)):
-                results[f"{recipe} {how}"].append(
-                    binary_run(trained, recipe, dataset, seed, copy))
-                print(f"seed {seed} {recipe} {how}: {results[f'{recipe} {how}'][-1]:.4f}",
+                results[f"{method} {how}"].append(
+                    binary_run(trained, method, dataset, seed, copy))
+                print(f"seed {seed} {method} {how}: {results[f'{method} {how}'][-1]:.4f}",
                       flush=True)
 
     rows = []

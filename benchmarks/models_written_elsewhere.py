@@ -7,7 +7,7 @@ dependencies, with the three it needs to import:
 
     .venv/bin/pip install --no-deps larq-zoo==2.4.0 zookeeper==1.4.0 click typeguard==4.6.1
     python benchmarks/models_written_elsewhere.py              # export and float_twin
-    python benchmarks/models_written_elsewhere.py --recipes=bnn,recu --models=QuickNet
+    python benchmarks/models_written_elsewhere.py --methods=bnn,recu --models=QuickNet
 
 The sample inputs are CIFAR-10 test photos resized to 224x224 (natural images: a
 random-weight network on noise says little). Writes
@@ -28,7 +28,7 @@ from keras_bnn._keras import tf
 import reporting  # benchmarks/reporting.py, beside this script
 
 flags.DEFINE_list("models", None, "larq-zoo model names (default: all 14).")
-flags.DEFINE_list("recipes", [], "binarize() recipes to run on each float twin, then export.")
+flags.DEFINE_list("methods", [], "binarize() methods to run on each float twin, then export.")
 flags.DEFINE_integer("size", 224, "Input height and width.")
 flags.DEFINE_string("data_dir", "../shared/datasets", "Where the CIFAR-10 photos are.")
 flags.DEFINE_string("output", "benchmarks/results/models_written_elsewhere",
@@ -88,8 +88,8 @@ def main(_):
         model = larq_zoo_model(name, FLAGS.size)
         steps = [("export", lambda: exported(model, images)),
                  ("float_twin", lambda: (keras_bnn.float_twin(model)(images[:1]), "ok")[1])]
-        steps += [(f"binarize {recipe} + export", lambda recipe=recipe: exported(
-            _binarized(model, recipe), images)) for recipe in FLAGS.recipes]
+        steps += [(f"binarize {method} + export", lambda method=method: exported(
+            _binarized(model, method), images)) for method in FLAGS.methods]
         for step, function in steps:
             status, seconds = attempt(step, function)
             rows.append({"model": name, "step": step, "status": status, "seconds": seconds})
@@ -103,9 +103,9 @@ def main(_):
                             {"caption": caption, "rows": rows})
 
 
-def _binarized(model, recipe):
-    binary = keras_bnn.binarize(keras_bnn.float_twin(model), recipe)
-    return keras_bnn.decouple(binary) if recipe == "binaryduo" else binary
+def _binarized(model, method):
+    binary = keras_bnn.binarize(keras_bnn.float_twin(model), method)
+    return keras_bnn.decouple(binary) if method == "binaryduo" else binary
 
 
 if __name__ == "__main__":

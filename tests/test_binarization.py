@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import keras_bnn
 from keras_bnn import export
-from keras_bnn.binarization import RECIPES, binarize
+from keras_bnn.binarization import METHODS, binarize
 from keras_bnn.layers import ReCUConv2D
 
 keras = tf.keras
@@ -73,13 +73,14 @@ def random_images(model, count=8):
     return np.random.default_rng(0).normal(size=(count, *model.input_shape[1:])).astype("float32")
 
 
-@pytest.mark.parametrize("recipe", sorted(RECIPES))
-def test_sequential_cnn_maps_its_middle_layers_and_keeps_first_and_last(recipe):
-    binary = binarize(sequential_cnn(), recipe)
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_sequential_cnn_maps_its_middle_layers_and_keeps_first_and_last(method):
+    binary = binarize(sequential_cnn(), method)
     kinds = {layer.name: type(layer).__name__ for layer in binary.layers}
     assert kinds["conv2d"] == "Conv2D" and kinds["dense_1"] == "Dense"  # first and last
     report = binary.binarization_report
-    if recipe == "recu":
+    assert report.method == method and str(report).startswith(f"binarize(method={method!r})")
+    if method == "recu":
         assert kinds["conv2d_2"] == "ReCUConv2D"
         # A bias and a ReLU, and no BatchNorm to take the bias: ReCUConv2D cannot.
         assert kinds["conv2d_1"] == "Conv2D" and "no BatchNorm" in \
@@ -88,7 +89,7 @@ def test_sequential_cnn_maps_its_middle_layers_and_keeps_first_and_last(recipe):
     else:
         assert kinds["conv2d_1"] == kinds["conv2d_2"] == "QuantConv2D"
         assert kinds["dense"] == "QuantDense"
-        quantizer = {"bnn": "SteSign", "binaryduo": "TernarySign"}[recipe]
+        quantizer = {"bnn": "SteSign", "binaryduo": "TernarySign"}[method]
         assert {type(layer.input_quantizer).__name__ for layer in binary_layers(binary)} == \
             {quantizer}
         assert binary.get_layer("conv2d_1").pad_values == 1.0
@@ -159,20 +160,20 @@ def test_nested_blocks_are_binarized_inside_and_their_relu_output_centred():
                                   max(1.0, np.max(np.abs(block.layers[0].kernel.numpy()))))
 
 
-@pytest.mark.parametrize("recipe", sorted(RECIPES))
-def test_weights_start_from_the_float_model(recipe):
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_weights_start_from_the_float_model(method):
     model = residual_network()
     rng = np.random.default_rng(1)
     for layer in model.layers:
         layer.set_weights([rng.normal(0, 2, w.shape) for w in layer.get_weights()])
-    binary = binarize(model, recipe)
+    binary = binarize(model, method)
     for layer in binary.layers:
         if not layer.weights or layer.name not in {l.name for l in model.layers}:
             continue
         source = model.get_layer(layer.name)
         if layer.name in binary.binarization_report.binarized:
             kernel = source.kernel.numpy()
-            if recipe == "recu":
+            if method == "recu":
                 np.testing.assert_allclose(layer.kernel.numpy(), kernel)
                 np.testing.assert_allclose(layer.alpha.numpy(), 1.0)
             else:  # scaled into weight_clip's [-1, 1], signs and ratios kept
@@ -180,7 +181,7 @@ def test_weights_start_from_the_float_model(recipe):
                                            kernel / np.max(np.abs(kernel)), rtol=1e-6)
                 if source.use_bias:
                     np.testing.assert_allclose(layer.bias.numpy(), source.bias.numpy())
-        elif recipe == "recu" and layer.name == "conv1_bn":  # took conv1's bias
+        elif method == "recu" and layer.name == "conv1_bn":  # took conv1's bias
             gamma, beta, mean, variance = source.get_weights()
             np.testing.assert_allclose(layer.moving_mean.numpy(),
                                        mean - model.get_layer("conv1").bias.numpy(), rtol=1e-6)
@@ -204,10 +205,10 @@ def test_recu_bias_moved_into_the_batch_norm_keeps_the_output():
                                model(images, training=False), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("build, recipe", [(sequential_cnn, "bnn"), (residual_network, "recu"),
+@pytest.mark.parametrize("build, method", [(sequential_cnn, "bnn"), (residual_network, "recu"),
                                            (residual_network, "binaryduo")])
-def test_binarized_model_trains_saves_reloads_and_exports(build, recipe, tmp_path):
-    binary = binarize(build(), recipe)
+def test_binarized_model_trains_saves_reloads_and_exports(build, method, tmp_path):
+    binary = binarize(build(), method)
     images = random_images(binary, 16)
     labels = np.arange(16) % 10
     binary.compile(keras.optimizers.Adam(1e-3),
@@ -223,7 +224,7 @@ def test_binarized_model_trains_saves_reloads_and_exports(build, recipe, tmp_pat
     np.testing.assert_allclose(reloaded(images, training=False), binary(images, training=False),
                                rtol=1e-5, atol=1e-5)
 
-    deployable = keras_bnn.decouple(binary) if recipe == "binaryduo" else binary
+    deployable = keras_bnn.decouple(binary) if method == "binaryduo" else binary
     result = export.convert(deployable, strict=True, sample_inputs=images[:4])
     assert len(result.binary_convs) == sum(isinstance(layer, layers.Conv2D)
                                            for layer in binary_layers(binary))
@@ -252,7 +253,7 @@ def test_unsupported_layers_stay_float_and_are_reported():
     assert "DepthwiseConv2D" in str(binary.binarization_report)
 
 
-def test_user_quantizers_replace_the_recipes():
+def test_user_quantizers_replace_the_methods():
     binary = binarize(sequential_cnn(), "bnn", input_quantizer="approx_sign",
                       kernel_quantizer="magnitude_aware_sign", kernel_constraint=None)
     layer = binary.get_layer("conv2d_1")
@@ -262,10 +263,10 @@ def test_user_quantizers_replace_the_recipes():
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (dict(recipe="xnor"), "Unknown recipe 'xnor'"),
-    (dict(recipe="recu", kernel_quantizer="ste_sign"), "ReCUConv2D has its own quantizers"),
-    (dict(recipe="bnn", tau=0.9), "takes the overrides"),
-    (dict(recipe="recu", tau=0.3), "`tau` must be in (0.5, 1]"),
+    (dict(method="xnor"), "Unknown method 'xnor'"),
+    (dict(method="recu", kernel_quantizer="ste_sign"), "ReCUConv2D has its own quantizers"),
+    (dict(method="bnn", tau=0.9), "takes the overrides"),
+    (dict(method="recu", tau=0.3), "`tau` must be in (0.5, 1]"),
     (dict(keep_full_precision=["conv2d", "nope"]), "does not have: ['nope']"),
     (dict(keep_full_precision="all"), "keep_full_precision must be"),
 ])

@@ -50,7 +50,7 @@ def test_a_conversion_that_computes_something_else_is_caught(tmp_path, monkeypat
     model = zoo.get_model("bnn_vgg7")
     wrong = tf.keras.models.clone_model(model)  # same layers, other weights
     real_convert = export.lce_flatbuffer
-    monkeypatch.setattr(export, "lce_flatbuffer", lambda m: real_convert(wrong))
+    monkeypatch.setattr(export.conversion, "lce_flatbuffer", lambda m: real_convert(wrong))
     with pytest.raises(export.ExportError, match="computes something else"):
         export.convert(model, tmp_path / "model.tflite", sample_inputs=cifar_images[:4])
     assert not list(tmp_path.iterdir())

@@ -40,14 +40,14 @@ def ternary_cnn_with_tf_ops():
     return keras.Model(inputs, keras.layers.Dense(10)(x))
 
 
-@pytest.mark.parametrize("recipe", ["bnn", "recu", "binaryduo"])
-def test_binarize_reads_tf_op_layers_and_bypasses_a_tf_relu(recipe, cifar_images):
-    binary = keras_bnn.binarize(float_cnn_with_tf_ops(), recipe)
+@pytest.mark.parametrize("method", ["bnn", "recu", "binaryduo"])
+def test_binarize_reads_tf_op_layers_and_bypasses_a_tf_relu(method, cifar_images):
+    binary = keras_bnn.binarize(float_cnn_with_tf_ops(), method)
     (change,) = [c for c in binary.binarization_report.changes if c.now]
     assert change.layer == "body"
     assert any("read the relu 'tf.nn.relu'" in note for note in change.notes), change.notes
     assert np.isfinite(binary(cifar_images, training=False).numpy()).all()
-    if recipe == "binaryduo":
+    if method == "binaryduo":
         binary = keras_bnn.decouple(binary)
     assert export.convert(binary, sample_inputs=cifar_images[:8]).converted_binary_convs == 1
 

@@ -98,13 +98,13 @@ def test_subclassed_and_unbuilt_models_are_refused():
         export.convert(keras.Sequential([keras.layers.Dense(2)]))
 
 
-@pytest.mark.parametrize("recipe", ["bnn", "recu", "binaryduo"])
-def test_binarize_takes_a_keras_3_model_and_exports_it(recipe, cifar_images):
+@pytest.mark.parametrize("method", ["bnn", "recu", "binaryduo"])
+def test_binarize_takes_a_keras_3_model_and_exports_it(method, cifar_images):
     model = small_cnn()
-    binary = keras_bnn.binarize(model, recipe)
+    binary = keras_bnn.binarize(model, method)
     assert isinstance(binary, tf_keras.Model)
     assert binary.binarization_report.binarized == ["middle"]
-    if recipe == "binaryduo":  # ternary activations: decoupled before the export
+    if method == "binaryduo":  # ternary activations: decoupled before the export
         binary = keras_bnn.decouple(binary)
     result = export.convert(binary, sample_inputs=cifar_images[:4])
     assert result.converted_binary_convs == 1

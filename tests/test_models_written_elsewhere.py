@@ -1,5 +1,5 @@
 """Networks no one here wrote, at small sizes: built the way larq-zoo builds them, and Keras
-Applications, through binarize (every recipe), decouple, float_twin, the export (checked at
+Applications, through binarize (every method), decouple, float_twin, the export (checked at
 every binary conv) and save/reload. `benchmarks/models_written_elsewhere.py` runs larq-zoo's
 own 14 models at 224x224."""
 
@@ -77,13 +77,13 @@ def test_a_larq_zoo_style_network_exports_exactly_and_reloads(closure, cifar_ima
         assert_reloads(model, tmp_path / "model.keras", cifar_images[:4])
 
 
-@pytest.mark.parametrize("recipe", ["bnn", "recu", "binaryduo"])
-def test_its_float_twin_binarizes_with_every_recipe_keeping_depthwise_and_grouped_convs_float(
-        recipe, cifar_images):
+@pytest.mark.parametrize("method", ["bnn", "recu", "binaryduo"])
+def test_its_float_twin_binarizes_with_every_method_keeping_depthwise_and_grouped_convs_float(
+        method, cifar_images):
     twin = keras_bnn.float_twin(larq_zoo_style())
     assert not export.binary_convs(twin)
-    binary = keras_bnn.binarize(twin, recipe)
-    if recipe == "binaryduo":
+    binary = keras_bnn.binarize(twin, method)
+    if method == "binaryduo":
         binary = keras_bnn.decouple(binary)
     perturb_batch_norms(binary, seed=1)
     result = assert_exports_exactly(binary, cifar_images[:8])
@@ -101,23 +101,23 @@ def test_its_ternary_version_decouples_to_the_same_function_and_exports(cifar_im
     assert_exports_exactly(decoupled, cifar_images[:8])
 
 
-def binarized_application(application, recipe, **options):
+def binarized_application(application, method, **options):
     base = getattr(keras.applications, application)(weights=None, input_shape=(32, 32, 3),
                                                     classes=10, **options)
-    binary = keras_bnn.binarize(base, recipe)
-    if recipe == "binaryduo":
+    binary = keras_bnn.binarize(base, method)
+    if method == "binaryduo":
         binary = keras_bnn.decouple(binary)
     perturb_batch_norms(binary, seed=3)  # as training leaves them: few values exactly 0
     return binary
 
 
-@pytest.mark.parametrize("application, recipe, options", [
+@pytest.mark.parametrize("application, method, options", [
     ("ResNet50", "bnn", {}), ("MobileNetV2", "recu", {"alpha": 0.35}),
     ("EfficientNetB0", "binaryduo", {})])
-def test_keras_applications_binarize_and_export_exactly(application, recipe, options,
+def test_keras_applications_binarize_and_export_exactly(application, method, options,
                                                          cifar_images):
     # ResNet50 starts with the ZeroPadding2D + stride-2 conv pair that LCE mis-fuses.
-    binary = binarized_application(application, recipe, **options)
+    binary = binarized_application(application, method, **options)
     assert_exports_exactly(binary, cifar_images[:4])
     assert not export.binary_convs(keras_bnn.float_twin(binary))
 

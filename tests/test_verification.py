@@ -61,7 +61,8 @@ def test_the_check_at_the_binary_convs_catches_it_and_names_the_tensor(shifted):
 
 def test_convert_refuses_it_if_the_pair_reached_the_converter(shifted, monkeypatch, tmp_path):
     model, x, _ = shifted
-    monkeypatch.setattr(export, "exact_strided_padding", lambda model: model)  # no rewrite
+    # No rewrite: the pair reaches the converter.
+    monkeypatch.setattr(export.conversion, "exact_strided_padding", lambda model: model)
     with pytest.raises(export.ExportError, match="bconv_1 input.*Nothing was written"):
         export.convert(model, tmp_path / "model.tflite", sample_inputs=x)
     assert not list(tmp_path.iterdir())
