@@ -9,10 +9,12 @@ quantizers of every binary conv at once.
 import keras_bnn  # sets up TensorFlow with Keras 2 first
 import zoo
 
-zoo.list_models()  # ['bnn_alexnet', 'bnn_resnet18', ...]
+zoo.list_models()  # ['binaryduo_alexnet', 'binaryduo_resnet18', ...]
 model = zoo.get_model("bnn_resnet20", num_classes=100, input_quantizer="ternary_sign")
 model = zoo.get_model("recu_vgg_small", weights="cifar10")  # registered (zoo.weights)
-model = zoo.get_model("bnn_vgg7", weights="runs/bnn_vgg7/model.weights.h5")
+model.save_weights("vgg_small.weights.h5")
+model = zoo.get_model("recu_vgg_small", width_multiplier=0.125,
+                      weights="vgg_small.weights.h5")  # a local file
 ```
 
 `python -m zoo list` prints every model's size and registered weights.
@@ -23,8 +25,9 @@ import inspect
 import os
 import pathlib
 
+import tf_keras as keras
+
 from keras_bnn import downloads, quantizers
-from keras_bnn._keras import keras
 from zoo import baselines, binaryduo, real_to_binary, recu, registry, resnets  # noqa: F401
 from zoo import weights as weights_lib
 from zoo.blocks import CLASSIFIER
@@ -39,7 +42,7 @@ DEFAULTS = {name: {"input_shape": registry.entry(name).input_shape,
             for name in registry.names()}
 
 
-def list_models():
+def list_models() -> list[str]:
     """The names of the zoo's models, sorted.
 
     # Returns
@@ -48,16 +51,25 @@ def list_models():
     return registry.names()
 
 
-def deployed_options(name):
+def deployed_options(name: str) -> dict:
     """The builder options of `name`'s deployable form (registered with it): BinaryDuo's
     networks decoupled (Larq Compute Engine cannot run their ternary activations), the
-    others as they are."""
+    others as they are.
+
+    ```python
+    zoo.deployed_options("binaryduo_resnet18")  # {'stage': 'decoupled'}
+    zoo.deployed_options("recu_resnet18")  # {}
+    ```
+    """
     return dict(registry.entry(name).deployed)
 
 
-def parse_options(pairs):
-    """Builder options from `name=value` texts: `["width=45", "stem=cifar"]` ->
-    `{"width": 45, "stem": "cifar"}` (values are Python literals, else strings).
+def parse_options(pairs: list[str]) -> dict:
+    """Builder options from `name=value` texts (values are Python literals, else strings).
+
+    ```python
+    zoo.parse_options(["width=45", "stem=cifar"])  # {'width': 45, 'stem': 'cifar'}
+    ```
 
     # Raises
         ValueError: for a text that is not `name=value`.
@@ -74,15 +86,18 @@ def parse_options(pairs):
     return options
 
 
-def get_model(name, *, input_shape=None, num_classes=None, include_top=True, weights=None,
-              weights_hash=None, **options):
+def get_model(name: str, *, input_shape: tuple[int, int, int] | None = None,
+              num_classes: int | None = None, include_top: bool = True,
+              weights: str | os.PathLike | None = None, weights_hash: str | None = None,
+              **options) -> keras.Model:
     """Builds the zoo model `name`, optionally with trained weights.
 
     ```python
     model = zoo.get_model("bnn_vgg_small", weights="fashion_mnist")  # registered weights
-    features = zoo.get_model("recu_resnet20", weights="cifar10", include_top=False)
-    model = zoo.get_model("bnn_vgg_small", input_shape=(28, 28, 1), width_multiplier=0.5,
-                          weights="runs/x/model.keras")  # a local file
+    features = zoo.get_model("recu_vgg_small", weights="cifar10", include_top=False)
+    model.save("vgg_small.keras")
+    model = zoo.get_model("bnn_vgg_small", input_shape=(28, 28, 1), width_multiplier=0.125,
+                          weights="vgg_small.keras")  # a local file
     ```
 
     # Arguments
@@ -133,12 +148,15 @@ def get_model(name, *, input_shape=None, num_classes=None, include_top=True, wei
     return model if include_top else _without_top(model)
 
 
-def check_options(name, options):
+def check_options(name: str, options: dict) -> None:
     """Checks builder options of the zoo model `name` before anything is built.
 
     ```python
-    zoo.check_options("bnn_vgg_small", {"width_multiplier": 0.5})    # fine
-    zoo.check_options("bnn_vgg_small", {"width_multiplier": "abc"})  # ValueError
+    zoo.check_options("bnn_vgg_small", {"width_multiplier": 0.5})  # fine
+    try:
+        zoo.check_options("bnn_vgg_small", {"width_multiplier": "abc"})
+    except ValueError as error:
+        print(error)  # option width_multiplier='abc' of zoo model 'bnn_vgg_small' must be...
     ```
 
     # Raises
@@ -164,7 +182,7 @@ _KINDS = {bool: "True or False", int: "a number", float: "a number",
           tuple: "a tuple, e.g. (4, 8)"}
 
 
-def _same_kind(value, default):
+def _same_kind(value: object, default: object) -> bool:
     """Whether `value` can stand where the builder's `default` does: None always, a number
     for a number, a tuple or list for a tuple (other defaults take any value)."""
     if value is None or type(default) not in _KINDS:
@@ -176,7 +194,8 @@ def _same_kind(value, default):
     return isinstance(value, (tuple, list))
 
 
-def _build(name, input_shape, num_classes, options):
+def _build(name: str, input_shape: tuple | None, num_classes: int | None,
+           options: dict) -> keras.Model:
     check_options(name, options)
     defaults = DEFAULTS[name]
     return MODELS[name](
@@ -186,11 +205,11 @@ def _build(name, input_shape, num_classes, options):
     )
 
 
-def _is_file_or_url(weights):
+def _is_file_or_url(weights: str | os.PathLike) -> bool:
     return weights_lib.is_url(weights) or pathlib.Path(weights).suffix in WEIGHTS_SUFFIXES
 
 
-def _weights_path(weights, weights_hash):
+def _weights_path(weights: str | os.PathLike, weights_hash: str | None) -> pathlib.Path:
     """The local path of a weights file or URL (downloaded and verified)."""
     if weights_lib.is_url(weights):
         if weights_hash is None:
@@ -205,7 +224,8 @@ def _weights_path(weights, weights_hash):
     return path
 
 
-def _registered(name, entry, input_shape, num_classes, include_top, options):
+def _registered(name: str, entry: weights_lib.WeightsEntry, input_shape: tuple | None,
+                num_classes: int | None, include_top: bool, options: dict) -> keras.Model:
     """Builds `name` with the registered weights `entry`, as the arguments ask."""
     clashes = {key: value for key, value in options.items()
                if key in entry.options and entry.options[key] != value}
@@ -242,13 +262,13 @@ def _registered(name, entry, input_shape, num_classes, include_top, options):
     return model if include_top else _without_top(model)
 
 
-def _without_top(model):
+def _without_top(model: keras.Model) -> keras.Model:
     """`model` without its classifier: it outputs what the classifier reads."""
     classifier = model.get_layer(CLASSIFIER)
     return keras.Model(model.inputs, classifier.input, name=f"{model.name}_features")
 
 
-def _load_weights(model, name, path):
+def _load_weights(model: keras.Model, name: str, path: pathlib.Path) -> None:
     """Loads a local weights file into `model`, with a message that says what went wrong."""
     if path.suffix not in WEIGHTS_SUFFIXES:
         raise ValueError(f"weights={str(path)!r}: a weights file ends in .h5, .weights.h5 or "

@@ -328,7 +328,7 @@ def float_twin_stage(request):
     The twin (`keras_bnn.float_twin`) has the model's layers without their quantizers: the
     float reference a binary network of the same size is measured against.
 
-    ```python
+    ```shell
     python train.py --model=bnn_vgg_small --recipe=float_twin
     ```
 
@@ -388,7 +388,7 @@ def real_to_binary(request):
     learning rate 1e-3, 1e-3 and 2e-4 (larq-zoo's stage learning rates); flags override
     the optimizer settings of every stage.
 
-    ```python
+    ```shell
     python train.py --model=real_to_binary_resnet18 --dataset=cifar10 --data_dir=DIR
     ```
 
