@@ -17,7 +17,7 @@ from absl import app, flags
 
 import keras_bnn
 from keras_bnn import data
-from keras_bnn._keras import keras
+import tf_keras as keras
 from keras_bnn.binarization import METHODS, binarize
 from keras_bnn.callbacks import TauScheduler
 import reporting  # benchmarks/reporting.py, beside this script

@@ -31,8 +31,9 @@ import numpy as np
 from absl import app, flags
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
+import larq as lq
+import tf_keras as keras
 from keras_bnn import benchmark, export, lce, runtime
-from keras_bnn._keras import keras, lq
 from keras_bnn.runtime import build
 import reporting  # benchmarks/reporting.py, beside this script
 

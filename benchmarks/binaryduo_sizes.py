@@ -6,8 +6,8 @@ Counts come from larq's model profile (the numbers `lq.models.summary` prints).
 """
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
+import larq as lq
 import zoo
-from keras_bnn._keras import lq
 import reporting  # benchmarks/reporting.py, beside this script
 
 # (network, widths as printed, input shape, options of the BinaryDuo builder)

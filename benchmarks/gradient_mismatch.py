@@ -23,9 +23,9 @@ import time
 from absl import app, flags
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
+import tf_keras as keras
 import zoo
 from keras_bnn import data, plots
-from keras_bnn._keras import keras
 from keras_bnn.analysis import gradient_mismatch
 import reporting  # benchmarks/reporting.py, beside this script
 

@@ -26,9 +26,9 @@ import numpy as np
 from absl import app, flags, logging
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
+import tf_keras as keras
 import zoo
 from keras_bnn import benchmark, export
-from keras_bnn._keras import keras
 import reporting  # benchmarks/reporting.py, beside this script
 
 flags.DEFINE_string("model", "bnn_resnet18", "A zoo ResNet (built of zoo.resnets stages).")

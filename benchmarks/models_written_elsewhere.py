@@ -24,7 +24,7 @@ from absl import app, flags
 
 import keras_bnn
 from keras_bnn import export
-from keras_bnn._keras import tf
+import tensorflow as tf
 import reporting  # benchmarks/reporting.py, beside this script
 
 flags.DEFINE_list("models", None, "larq-zoo model names (default: all 14).")

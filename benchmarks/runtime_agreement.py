@@ -23,9 +23,9 @@ import numpy as np
 from absl import app, flags
 
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
+import tensorflow as tf
 import zoo
 from keras_bnn import benchmark, data, export, lce, runtime
-from keras_bnn._keras import tf
 import reporting  # benchmarks/reporting.py, beside this script
 
 flags.DEFINE_list("models", None, "Zoo models (default: all).")

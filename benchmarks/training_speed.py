@@ -28,7 +28,8 @@ import time
 from absl import app, flags
 
 import keras_bnn
-from keras_bnn._keras import keras, tf
+import tf_keras as keras
+import tensorflow as tf
 from zoo import baselines, blocks
 import reporting  # benchmarks/reporting.py, beside this script
 

@@ -122,25 +122,5 @@ def unsafe_deserialization() -> Iterator[None]:
         yield
 
 
-def all_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
-    """Every layer of `model` in order, the layers of nested models in place of the models.
-
-    ```python
-    import tensorflow as tf
-    from keras_bnn._keras import all_layers
-
-    block = tf.keras.Sequential([tf.keras.layers.Dense(4, name="inner")], name="block")
-    inputs = tf.keras.Input((8,), name="x")
-    model = tf.keras.Model(inputs, tf.keras.layers.Dense(2, name="outer")(block(inputs)))
-    [layer.name for layer in all_layers(model)]  # ["x", "inner", "outer"]
-    ```
-    """
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from all_layers(layer)
-        else:
-            yield layer
-
-
-__all__ = ["LarqBaseQuantizer", "all_layers", "keras", "lq", "register_serializable", "tf",
+__all__ = ["LarqBaseQuantizer", "keras", "lq", "register_serializable", "tf",
            "unsafe_deserialization"]

@@ -41,8 +41,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from keras_bnn._keras import all_layers, keras, tf
-from keras_bnn.graphs import is_quantized_layer
+from keras_bnn._keras import keras, tf
+from keras_bnn.graphs import all_layers, is_quantized_layer
 
 __all__ = ["ESTIMATORS", "GradientMismatch", "MismatchRow", "gradient_mismatch"]
 

@@ -27,7 +27,8 @@ import time
 
 import numpy as np
 
-from keras_bnn._keras import all_layers, keras, tf
+from keras_bnn._keras import keras, tf
+from keras_bnn.graphs import all_layers
 from keras_bnn.export import convert
 from keras_bnn.lce import (KERNELS, available_kernels, default_kernel, inference_function,
                            lce_interpreter)

@@ -23,9 +23,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from keras_bnn._keras import all_layers, keras, tf
-from keras_bnn.graphs import is_binary_layer
-from keras_bnn.quantizers import ReCU, check_tau, recu_threshold, standardize_kernel
+from keras_bnn._keras import keras, tf
+from keras_bnn.graphs import all_layers, is_binary_layer
+from keras_bnn.quantizers import (TAU_END, TAU_START, ReCU, check_tau, recu_threshold,
+                                  standardize_kernel)
 
 __all__ = ["TAU_SCHEDULES", "TauScheduler", "WeightStats", "binary_weight_stats",
            "tau_schedule"]
@@ -43,7 +44,7 @@ TAU_SCHEDULES = {
 }
 
 
-def tau_schedule(epoch: int, epochs: int, tau_min: float = 0.85, tau_max: float = 0.99,
+def tau_schedule(epoch: int, epochs: int, tau_min: float = TAU_START, tau_max: float = TAU_END,
                  schedule: str | Callable[[int, int], float] = "exponential") -> float:
     r"""τ for `epoch` (from 0) of a run of `epochs` epochs.
 
@@ -124,7 +125,7 @@ class TauScheduler(keras.callbacks.Callback):
           Networks](https://arxiv.org/abs/2103.12369), ICCV 2021, Eq. 24.
     """
 
-    def __init__(self, tau_min: float = 0.85, tau_max: float = 0.99,
+    def __init__(self, tau_min: float = TAU_START, tau_max: float = TAU_END,
                  schedule: str | Callable[[int, int], float] = "exponential") -> None:
         super().__init__()
         if check_tau(tau_min) > check_tau(tau_max):

@@ -38,8 +38,9 @@ import copy
 
 import numpy as np
 
-from keras_bnn._keras import all_layers, keras, lq, tf
-from keras_bnn.graphs import as_functional, entry_sources, layer_entry, readers, rebuild
+from keras_bnn._keras import keras, lq, tf
+from keras_bnn.graphs import (all_layers, as_functional, entry_sources, layer_entry, readers,
+                              rebuild)
 from keras_bnn.layers import DecoupledActivation, DuplicateChannels, Scale
 from keras_bnn.quantizers import TernarySign
 

@@ -34,10 +34,9 @@ from tf_keras.src.engine import functional
 from keras_bnn._keras import keras, lq, unsafe_deserialization
 from keras_bnn.keras3 import to_tf_keras
 
-__all__ = ["FLOAT_TO_QUANTIZED", "as_functional", "consumers", "entry_sources",
+__all__ = ["FLOAT_TO_QUANTIZED", "all_layers", "as_functional", "consumers", "entry_sources",
            "float_counterpart", "has_graph", "is_binary_layer", "is_quantized_layer",
-           "layer_entry", "producers",
-           "readers", "rebuild", "redirect", "source_names"]
+           "layer_entry", "producers", "readers", "rebuild", "redirect", "source_names"]
 
 # Each Keras layer that larq quantizes, and larq's quantized layer (keras_bnn's ReCUConv2D
 # is a QuantConv2D).
@@ -51,6 +50,26 @@ FLOAT_TO_QUANTIZED = {
     keras.layers.SeparableConv2D: lq.layers.QuantSeparableConv2D,
 }
 _QUANTIZED_TO_FLOAT = {quantized: float_ for float_, quantized in FLOAT_TO_QUANTIZED.items()}
+
+
+def all_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
+    """Every layer of `model` in order, the layers of nested models in place of the models.
+
+    ```python
+    import tensorflow as tf
+    from keras_bnn.graphs import all_layers
+
+    block = tf.keras.Sequential([tf.keras.layers.Dense(4, name="inner")], name="block")
+    inputs = tf.keras.Input((8,), name="x")
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(2, name="outer")(block(inputs)))
+    [layer.name for layer in all_layers(model)]  # ["x", "inner", "outer"]
+    ```
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+        else:
+            yield layer
 
 
 def float_counterpart(layer_class: type) -> type[keras.layers.Layer] | None:

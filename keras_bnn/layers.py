@@ -38,8 +38,9 @@ model = tf.keras.Model(inputs, x)
 from collections.abc import Callable
 from typing import Any
 
-from keras_bnn._keras import all_layers, keras, lq, register_serializable, tf
-from keras_bnn.quantizers import ReCU, check_tau
+from keras_bnn._keras import keras, lq, register_serializable, tf
+from keras_bnn.graphs import all_layers
+from keras_bnn.quantizers import TAU_START, ReCU, check_tau
 
 __all__ = ["DataDrivenGate", "DecoupledActivation", "DuplicateChannels", "HardTanh",
            "LearnedRescaling", "PadChannels", "ReCUConv2D", "Scale", "recu_layers"]
@@ -359,7 +360,7 @@ class ReCUConv2D(lq.layers.QuantConv2D):
           Networks](https://arxiv.org/abs/2103.12369), ICCV 2021.
     """
 
-    def __init__(self, filters: int, kernel_size: int | tuple[int, int], *, tau: float = 0.85,
+    def __init__(self, filters: int, kernel_size: int | tuple[int, int], *, tau: float = TAU_START,
                  center: bool = True, b_star: float = 2.0,
                  alpha_initializer: str | keras.initializers.Initializer = "ones",
                  input_quantizer: str | Callable | None = "recu_activation",

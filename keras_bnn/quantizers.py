@@ -36,6 +36,8 @@ from typing import Any
 from keras_bnn._keras import LarqBaseQuantizer, keras, lq, register_serializable, tf
 
 __all__ = [
+    "TAU_END",
+    "TAU_START",
     "ReCU",
     "ReCUActivation",
     "TanhSign",
@@ -50,6 +52,12 @@ __all__ = [
     "standardize_kernel",
     "ternary_sign",
 ]
+
+# ReCU's τ schedule: τ starts at TAU_START and grows to TAU_END during training (Xu et al.,
+# ReCU, ICCV 2021, Section 4, https://arxiv.org/abs/2103.12369); every default τ of the
+# package is one of these.
+TAU_START = 0.85
+TAU_END = 0.99
 
 # The variance epsilon of the ReCU official code, for weights and activations alike.
 _VARIANCE_EPSILON = 1e-5
@@ -380,7 +388,7 @@ def clamp_and_binarize(standardized_kernel: tf.Tensor,
     )
 
 
-def recu(kernel: tf.Tensor, tau: float | tf.Tensor | tf.Variable = 0.85, center: bool = True,
+def recu(kernel: tf.Tensor, tau: float | tf.Tensor | tf.Variable = TAU_START, center: bool = True,
          b_star: float = 2.0) -> tf.Tensor:
     r"""ReCU's binary weights: standardize, clamp to `±Q(tau)`, take the sign.
 
@@ -466,7 +474,7 @@ class ReCU(LarqBaseQuantizer):
 
     precision = 1
 
-    def __init__(self, tau: float | tf.Variable = 0.85, center: bool = True,
+    def __init__(self, tau: float | tf.Variable = TAU_START, center: bool = True,
                  b_star: float = 2.0, **kwargs: Any) -> None:
         check_tau(tau)
         if not b_star > 0:

@@ -17,7 +17,8 @@ import keras_bnn
 import train
 import zoo
 from keras_bnn import downloads, export
-from keras_bnn._keras import keras, lq
+import tf_keras as keras
+import larq as lq
 
 READ_ONLY = "/sys"  # not writable even for root, on every Linux machine
 

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import keras_bnn
-from keras_bnn import export
+from keras_bnn import export, graphs
 from keras_bnn.binarization import METHODS, binarize
 from keras_bnn.layers import ReCUConv2D
 
@@ -56,7 +56,7 @@ def mobilenet():
 
 
 def binary_layers(model):
-    return [layer for layer in keras_bnn._keras.all_layers(model)
+    return [layer for layer in graphs.all_layers(model)
             if hasattr(layer, "input_quantizer")]
 
 

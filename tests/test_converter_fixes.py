@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_bnn import export
-from keras_bnn._keras import keras
+import tf_keras as keras
 from keras_bnn.converter_fixes import exact_strided_padding
 
 

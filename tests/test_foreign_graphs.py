@@ -10,7 +10,7 @@ import tensorflow as tf
 import keras_bnn
 from decoupling_checks import assert_same_function
 from keras_bnn import export
-from keras_bnn._keras import keras
+import tf_keras as keras
 
 
 def float_cnn_with_tf_ops():

@@ -4,7 +4,7 @@ import larq as lq
 import pytest
 
 from keras_bnn import graphs, layers
-from keras_bnn._keras import keras
+import tf_keras as keras
 
 
 def branching_model():

@@ -3,7 +3,7 @@
 import numpy as np
 
 from keras_bnn import lce
-from keras_bnn._keras import keras
+import tf_keras as keras
 
 
 def test_run_returns_the_outputs_in_the_keras_order():

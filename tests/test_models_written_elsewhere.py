@@ -11,7 +11,7 @@ import tensorflow as tf
 import keras_bnn
 from decoupling_checks import assert_same_function, perturb_batch_norms
 from keras_bnn import export
-from keras_bnn._keras import keras
+import tf_keras as keras
 
 
 def binary_conv(filters, name, input_quantizer="ste_sign", **options):

@@ -13,7 +13,8 @@ from flatbuffers import flexbuffers
 from tensorflow.lite.tools import flatbuffer_utils
 
 from keras_bnn import lce, runtime
-from keras_bnn._keras import keras, lq
+import tf_keras as keras
+import larq as lq
 from keras_bnn.runtime import build
 from keras_bnn.runtime.programs import (bconv2d_program, lce_reference_outputs,
                                         numpy_reference_outputs, quantize_program,

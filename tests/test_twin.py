@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import zoo
 from keras_bnn import float_twin
-from keras_bnn._keras import all_layers
+from keras_bnn.graphs import all_layers
 
 
 def quantized(model):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_bnn import export, lce, verification
-from keras_bnn._keras import keras
+import tf_keras as keras
 
 
 def binary_conv(filters, name, **options):

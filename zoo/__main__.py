@@ -18,10 +18,12 @@ import os
 import pathlib
 import sys
 
+import larq as lq
+import tf_keras as keras
+
 import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 first)
 import zoo
 from keras_bnn import downloads
-from keras_bnn._keras import keras, lq
 
 
 def _profile_cells(model: keras.Model) -> list[str]:

@@ -18,7 +18,9 @@ recu_quantized = zoo.get_model("bnn_vgg_small", input_quantizer="recu_activation
 
 from collections.abc import Callable, Sequence
 
-from keras_bnn._keras import keras, tf
+import tensorflow as tf
+import tf_keras as keras
+
 from zoo import blocks
 from zoo.registry import register_model
 

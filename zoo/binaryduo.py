@@ -23,7 +23,8 @@ References:
 import math
 from collections.abc import Callable
 
-from keras_bnn._keras import keras
+import tf_keras as keras
+
 from keras_bnn.decoupling import decouple
 from zoo import baselines, resnets
 from zoo.registry import register_model

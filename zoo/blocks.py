@@ -22,8 +22,12 @@ model = tf.keras.Model(inputs, blocks.classifier(x, 10))
 import functools
 from collections.abc import Callable, Sequence
 
-from keras_bnn._keras import keras, lq, tf
+import larq as lq
+import tensorflow as tf
+import tf_keras as keras
+
 from keras_bnn.layers import ReCUConv2D
+from keras_bnn.quantizers import TAU_START
 
 
 def binary_conv(
@@ -106,7 +110,7 @@ def make_binary_conv(input_quantizer: str | Callable | None,
     )
 
 
-def make_recu_conv(tau: float = 0.85) -> Callable[..., tf.Tensor]:
+def make_recu_conv(tau: float = TAU_START) -> Callable[..., tf.Tensor]:
     """Returns a conv function like `make_binary_conv`'s that applies ReCU's binary conv.
 
     ```python

@@ -59,7 +59,9 @@ import functools
 import re
 from collections.abc import Callable
 
-from keras_bnn._keras import keras, tf
+import tensorflow as tf
+import tf_keras as keras
+
 from keras_bnn.layers import DataDrivenGate, LearnedRescaling
 from zoo import blocks, resnets
 from zoo.registry import register_model

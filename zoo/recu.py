@@ -34,19 +34,17 @@ References:
 import functools
 from collections.abc import Callable
 
-from keras_bnn._keras import keras, tf
+import tensorflow as tf
+import tf_keras as keras
+
 from keras_bnn.layers import HardTanh
-from keras_bnn.quantizers import check_tau
+from keras_bnn.quantizers import TAU_START, check_tau
 from zoo import baselines, blocks, resnets
 from zoo.registry import register_model
 
-# τ of a fresh ReCU conv when the recipe schedules it (the schedule's first value).
-SCHEDULED_TAU_START = 0.85
-
-
 def _recu_conv(tau: float | None) -> Callable[..., tf.Tensor]:
     """The ReCU conv function for `tau` (None: scheduled, starting at 0.85)."""
-    return blocks.make_recu_conv(SCHEDULED_TAU_START if tau is None else check_tau(tau))
+    return blocks.make_recu_conv(TAU_START if tau is None else check_tau(tau))
 
 
 def _recu_resnet(name: str, input_shape: tuple[int, int, int], num_classes: int,

@@ -29,7 +29,9 @@ References:
 import functools
 from collections.abc import Callable, Sequence
 
-from keras_bnn._keras import keras, tf
+import tensorflow as tf
+import tf_keras as keras
+
 from keras_bnn.layers import HardTanh, PadChannels
 from zoo import blocks
 from zoo.registry import register_model

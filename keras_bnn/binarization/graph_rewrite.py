@@ -11,12 +11,13 @@ binary, bias_folds = binarize_graph(functional, METHODS["bnn"], keep=set(), chan
 ```
 """
 
-from keras_bnn._keras import all_layers, keras, lq
+from keras_bnn._keras import keras, lq
 from keras_bnn.binarization.config_edits import split_activation
 from keras_bnn.binarization.constant_inputs import fix_constant_input
 from keras_bnn.binarization.methods import Method
 from keras_bnn.binarization.report import LayerChange
-from keras_bnn.graphs import FLOAT_TO_QUANTIZED, as_functional, readers, rebuild
+from keras_bnn.graphs import (FLOAT_TO_QUANTIZED, all_layers, as_functional, readers,
+                              rebuild)
 from keras_bnn.layers import ReCUConv2D
 
 __all__ = ["binarize_graph", "is_candidate", "names_to_keep"]

@@ -19,7 +19,7 @@ METHODS["recu"].reference  # "Xu et al., ReCU: Reviving the Dead Weights ..., IC
 
 import dataclasses
 
-from keras_bnn.quantizers import check_tau
+from keras_bnn.quantizers import TAU_START, check_tau
 
 __all__ = ["METHODS", "Method", "resolve_method"]
 
@@ -61,7 +61,7 @@ METHODS = {
                   "https://arxiv.org/abs/1602.02830"),
     "recu": Method("recu", "recu_activation", "recu", None,
                    "Xu et al., ReCU: Reviving the Dead Weights in Binary Neural Networks, "
-                   "ICCV 2021, https://arxiv.org/abs/2103.12369", tau=0.85),
+                   "ICCV 2021, https://arxiv.org/abs/2103.12369", tau=TAU_START),
     "binaryduo": Method("binaryduo", "ternary_sign", "ste_sign", "weight_clip",
                         "Kim et al., BinaryDuo, ICLR 2020, https://arxiv.org/abs/2002.06517"),
 }

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from keras_bnn import int8 as int8_lib
-from keras_bnn._keras import all_layers, keras, lq, tf
+from keras_bnn._keras import keras, lq, tf
 from keras_bnn.converter_fixes import exact_strided_padding
 from keras_bnn.converter_process import ConverterCrash
 from keras_bnn.decoupling import has_ternary_activations
@@ -28,7 +28,7 @@ from keras_bnn.export.lce_bconv import (binary_convs, lce_kernel_faults, not_con
                                         zero_padded)
 from keras_bnn.export.result import NO_BINARY_CONVS, ExportError, ExportResult
 from keras_bnn.files import check_writable_folder, write_bytes_atomically
-from keras_bnn.graphs import as_functional, has_graph
+from keras_bnn.graphs import all_layers, as_functional, has_graph
 from keras_bnn.keras3 import to_tf_keras
 from keras_bnn.lce import lce_flatbuffer, run
 from keras_bnn.quantizers import TernarySign

@@ -15,9 +15,9 @@ import collections
 import math
 from collections.abc import Iterable
 
-from keras_bnn._keras import all_layers, keras, lq
+from keras_bnn._keras import keras, lq
 from keras_bnn.export.flatbuffer import Operator
-from keras_bnn.graphs import is_binary_layer
+from keras_bnn.graphs import all_layers, is_binary_layer
 
 __all__ = ["binary_convs", "lce_kernel_faults", "not_converted", "zero_padded"]
 
