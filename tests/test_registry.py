@@ -3,7 +3,7 @@
 import pytest
 
 import zoo
-from zoo import recipes, registry
+from zoo import recipes, registry, weights
 
 
 def test_every_model_is_registered_with_its_family_recipe_and_defaults():
@@ -37,3 +37,9 @@ def test_a_name_is_registered_once_and_an_unknown_one_is_refused():
     with pytest.raises(ValueError, match="Unknown zoo model 'bnn_huge'; known models: "
                                          "binaryduo_alexnet"):
         registry.entry("bnn_huge")
+
+
+def test_an_entry_lists_the_pretrained_weights_registered_for_its_model():
+    assert {w.key for w in registry.entry("recu_vgg_small").pretrained} == {
+        w.key for w in weights.entries("recu_vgg_small")} != set()
+    assert registry.entry("recu_resnet34").pretrained == []

@@ -4,7 +4,8 @@ A builder in a family's file (`baselines.py`, `recu.py`, ...) takes its options 
 arguments, `input_shape` and `num_classes` first with the defaults the model is built with,
 and is registered with `@register_model`: its name (the function's), its family (the
 file's), the recipe `train.py` trains it with by default, and the options of its
-deployable form (what `keras_bnn.export` writes; BinaryDuo's networks decoupled). `zoo`'s
+deployable form (what `keras_bnn.export` writes; BinaryDuo's networks decoupled); its
+pretrained weights are those `zoo.weights` registers under its name. `zoo`'s
 lists, `train.py`'s defaults and the tests read them from here, so adding a model is one
 decorated function in one file (see the docs' model zoo guide).
 
@@ -25,6 +26,8 @@ registry.names(family="recu")            # ["recu_resnet18", ..., "recu_small", 
 import dataclasses
 import inspect
 from collections.abc import Callable
+
+from zoo import weights
 
 __all__ = ["ModelEntry", "entry", "names", "register_model"]
 
@@ -57,6 +60,19 @@ class ModelEntry:
     deployed: dict
     input_shape: tuple
     num_classes: int
+
+    @property
+    def pretrained(self) -> list[weights.WeightsEntry]:
+        """Its registered pretrained weights (`zoo.weights.entries`): each with the options,
+        data set and test accuracy it was trained with, and its file's SHA-256.
+
+        ```python
+        from zoo import registry
+
+        [w.key for w in registry.entry("recu_vgg_small").pretrained]  # ["cifar10", ...]
+        ```
+        """
+        return weights.entries(self.name)
 
 
 _ENTRIES: dict[str, ModelEntry] = {}
