@@ -19,7 +19,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup train test lock clean
+.PHONY: setup train test test-unit lock clean
 
 setup: $(INSTALLED) $(RUNTIME)
 
@@ -45,8 +45,12 @@ $(DEFAULT_DATA):
 train: $(INSTALLED) $(RUNTIME) $(NEEDS_DEFAULT_DATA)
 	$(PY) train.py $(ARGS)
 
+# The whole suite in two processes (pytest-xdist); `make test-unit` runs the unit tier only.
 test: $(INSTALLED) $(RUNTIME)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+test-unit: $(INSTALLED) $(RUNTIME)
+	$(PY) -m pytest -n 2 -m unit $(PYTEST_ARGS)
 
 # Re-record the tested versions after a deliberate upgrade (then run `make test`).
 lock: $(INSTALLED)

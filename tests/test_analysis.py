@@ -8,6 +8,8 @@ import tensorflow as tf
 
 from keras_bnn.analysis import gradient_mismatch
 
+pytestmark = pytest.mark.unit
+
 
 def small_network(input_quantizer=None):
     """Dense -> (quantized) dense -> logits, on 12 features."""

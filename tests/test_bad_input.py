@@ -20,6 +20,8 @@ from keras_bnn import downloads, export
 import tf_keras as keras
 import larq as lq
 
+pytestmark = pytest.mark.unit
+
 READ_ONLY = "/sys"  # not writable even for root, on every Linux machine
 
 

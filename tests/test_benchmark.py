@@ -9,6 +9,8 @@ import pytest
 import zoo
 from keras_bnn import benchmark, export
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def small_model():

@@ -12,6 +12,8 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
 import reporting  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
 
+pytestmark = pytest.mark.unit
+
 
 def test_mean_and_sample_std_over_seeds():
     mean, std = reporting.mean_and_std([0.80, 0.84, 0.82])

@@ -231,6 +231,7 @@ def test_binarized_model_trains_saves_reloads_and_exports(build, method, tmp_pat
     assert result.ops["LceBconv2d"] == len(result.binary_convs)
 
 
+@pytest.mark.slow
 def test_mobilenet_trains_a_step_and_every_binarized_conv_becomes_an_lce_binary_conv():
     binary = binarize(mobilenet(), "bnn")
     images = random_images(binary, 16)

@@ -9,6 +9,8 @@ from keras_bnn import quantizers, training
 from keras_bnn.callbacks import TauScheduler, WeightStats, tau_schedule
 from keras_bnn.layers import ReCUConv2D
 
+pytestmark = pytest.mark.unit
+
 
 def test_exponential_schedule_has_the_paper_values():
     assert tau_schedule(0, 600) == pytest.approx(0.85)

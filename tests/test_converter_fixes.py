@@ -9,6 +9,8 @@ from keras_bnn import export
 import tf_keras as keras
 from keras_bnn.converter_fixes import exact_strided_padding
 
+pytestmark = pytest.mark.unit
+
 
 def padded_strided(size, kernel, binary=False, channels=3):
     inputs = keras.Input((size, size, channels))

@@ -10,6 +10,8 @@ import pytest
 
 from keras_bnn import downloads
 
+pytestmark = pytest.mark.unit
+
 GOOD = bytes(range(256)) * 4096  # 1 MiB, several chunks
 GOOD_SHA256 = hashlib.sha256(GOOD).hexdigest()
 

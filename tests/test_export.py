@@ -28,6 +28,7 @@ def images_for(model, cifar_images):
     return images if channels == 3 else images.mean(axis=-1, keepdims=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_every_zoo_model_exports_strictly_and_matches_on_real_images(name, cifar_images):
     model = build_for_export(name)
@@ -81,6 +82,7 @@ def test_the_written_file_is_the_checked_flatbuffer_alone(tmp_path):
     assert f"written: {result.path}" in result.report()
 
 
+@pytest.mark.slow  # another process
 def test_command_line_exports_a_saved_model_and_reports(tmp_path):
     model_path = tmp_path / "model.keras"
     zoo.get_model("bnn_small").save(model_path)

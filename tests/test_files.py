@@ -6,6 +6,8 @@ import pytest
 
 from keras_bnn import files
 
+pytestmark = pytest.mark.unit
+
 
 def test_a_write_replaces_the_file_in_one_step_keeping_its_suffix(tmp_path):
     path = tmp_path / "sub" / "model.keras"

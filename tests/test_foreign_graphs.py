@@ -12,6 +12,8 @@ from decoupling_checks import assert_same_function
 from keras_bnn import export
 import tf_keras as keras
 
+pytestmark = pytest.mark.unit
+
 
 def float_cnn_with_tf_ops():
     """A float residual CNN whose merge and activations are TF ops, plus a Lambda layer."""

@@ -6,6 +6,8 @@ import pytest
 from keras_bnn import graphs, layers
 import tf_keras as keras
 
+pytestmark = pytest.mark.unit
+
 
 def branching_model():
     inputs = keras.Input((8, 8, 3), name="image")

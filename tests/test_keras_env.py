@@ -10,6 +10,8 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
+pytestmark = pytest.mark.slow
+
 
 def run_python(code, **extra_env):
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
@@ -37,11 +39,9 @@ KERAS_2_EVERYWHERE = (
 
 @pytest.mark.parametrize("first", [
     "",  # keras_bnn first, without any environment variable
-    "import tensorflow as tf",
     "import numpy; import tensorflow as tf",
-    "import keras",  # Keras 3, which imports TensorFlow
     "import tf_keras",
-    "import keras; layer = keras.layers.Dense(1)",  # Keras 3 used as itself, not as tf.keras
+    "import keras; layer = keras.layers.Dense(1)",  # Keras 3 (imports TensorFlow), used as itself
 ])
 def test_any_import_order_before_keras_bnn_gives_keras_2(first):
     result = run_python(f"{first}\nimport keras_bnn\n{KERAS_2_EVERYWHERE}")

@@ -11,6 +11,8 @@ from keras_bnn.export import lce_flatbuffer, op_histogram
 from keras_bnn.layers import (DecoupledActivation, DuplicateChannels, HardTanh, PadChannels,
                               ReCUConv2D, Scale)
 
+pytestmark = pytest.mark.unit
+
 
 def straight_through(forward, surrogate):
     """`forward` values with the gradient of `surrogate` (the stop-gradient trick)."""

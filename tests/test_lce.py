@@ -1,9 +1,12 @@
 """keras_bnn.lce: a flatbuffer's outputs come back in the Keras model's order."""
 
 import numpy as np
+import pytest
 
 from keras_bnn import lce
 import tf_keras as keras
+
+pytestmark = pytest.mark.unit
 
 
 def test_run_returns_the_outputs_in_the_keras_order():

@@ -8,6 +8,8 @@ from larq_compute_engine.tflite.python.interpreter import Interpreter
 
 from keras_bnn.export import lce_flatbuffer, op_histogram
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     "input_quantizer,kernel_quantizer",

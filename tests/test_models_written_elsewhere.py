@@ -13,6 +13,8 @@ from decoupling_checks import assert_same_function, perturb_batch_norms
 from keras_bnn import export
 import tf_keras as keras
 
+pytestmark = pytest.mark.slow
+
 
 def binary_conv(filters, name, input_quantizer="ste_sign", **options):
     return lq.layers.QuantConv2D(filters, 3, padding="same", pad_values=1.0, use_bias=False,

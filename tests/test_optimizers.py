@@ -7,6 +7,8 @@ import tensorflow as tf
 
 from keras_bnn import optimizers
 
+pytestmark = pytest.mark.unit
+
 
 def rates(schedule, steps):
     return np.array([float(schedule(step)) for step in steps])

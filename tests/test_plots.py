@@ -6,6 +6,8 @@ import tensorflow as tf
 from keras_bnn import plots
 from keras_bnn.layers import ReCUConv2D
 
+pytestmark = pytest.mark.unit
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -14,6 +14,8 @@ import tensorflow as tf
 
 from keras_bnn import quantizers
 
+pytestmark = pytest.mark.unit
+
 # ---------------------------------------------------------------------------------------
 # NumPy references
 

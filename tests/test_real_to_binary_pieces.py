@@ -12,6 +12,8 @@ from keras_bnn.distillation import (Distiller, attention_matching_loss,
                                     logit_distillation_loss)
 from keras_bnn.layers import DataDrivenGate, LearnedRescaling
 
+pytestmark = pytest.mark.unit
+
 RNG = np.random.default_rng(0)
 
 

@@ -7,6 +7,8 @@ from keras_bnn.callbacks import TauScheduler, WeightStats
 from keras_bnn.distillation import Distiller
 from zoo import real_to_binary, recipes
 
+pytestmark = pytest.mark.unit
+
 
 def request(**fields):
     return recipes.RunRequest(**{"model": "bnn_small", "input_shape": (28, 28, 1),

@@ -5,6 +5,8 @@ import pytest
 import zoo
 from zoo import recipes, registry, weights
 
+pytestmark = pytest.mark.unit
+
 
 def test_every_model_is_registered_with_its_family_recipe_and_defaults():
     assert zoo.list_models() == registry.names() == sorted(zoo.MODELS)

@@ -21,6 +21,8 @@ from keras_bnn.runtime.programs import (bconv2d_program, lce_reference_outputs,
                                         random_programs, with_constant)
 from keras_bnn.runtime.sweep import identical, run_program, run_sweep
 
+pytestmark = pytest.mark.unit
+
 KERNEL_SETS = runtime.available_kernels()[1:]  # what this CPU runs, best first
 
 

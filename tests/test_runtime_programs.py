@@ -14,6 +14,8 @@ from keras_bnn.runtime.programs import (bconv2d_program, bmaxpool_program,
                                         numpy_reference_outputs, quantize_program,
                                         random_programs, unpack_bits, with_constant)
 
+pytestmark = pytest.mark.unit
+
 OUTPUTS = ["float32", "int8", "bitpacked"]
 ACTIVATIONS = ["none", "relu", "relu_n1_to_1", "relu6"]
 SMALL_CONV = dict(batch=2, height=6, width=5, channels_in=45, channels_out=37,

@@ -9,6 +9,8 @@ import zoo
 from keras_bnn import float_twin
 from keras_bnn.graphs import all_layers
 
+pytestmark = pytest.mark.unit
+
 
 def quantized(model):
     return [layer.name for layer in all_layers(model) if isinstance(layer, lq.layers.QuantConv2D)

@@ -8,6 +8,8 @@ import pytest
 from keras_bnn import export, lce, verification
 import tf_keras as keras
 
+pytestmark = pytest.mark.unit
+
 
 def binary_conv(filters, name, **options):
     return lq.layers.QuantConv2D(filters, 3, padding="same", use_bias=False, name=name,
