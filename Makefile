@@ -47,10 +47,10 @@ train: $(INSTALLED) $(RUNTIME) $(NEEDS_DEFAULT_DATA)
 
 # The whole suite in two processes (pytest-xdist); `make test-unit` runs the unit tier only.
 test: $(INSTALLED) $(RUNTIME)
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 test-unit: $(INSTALLED) $(RUNTIME)
-	$(PY) -m pytest -n 2 -m unit $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist worksteal -m unit $(PYTEST_ARGS)
 
 # Re-record the tested versions after a deliberate upgrade (then run `make test`).
 lock: $(INSTALLED)

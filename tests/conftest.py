@@ -86,3 +86,9 @@ def served(tmp_path, monkeypatch):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
+
+
+def pytest_collection_modifyitems(items):
+    """Runs the slow tier first: the two test processes then end together, instead of one
+    waiting idle while the other runs a long test that started last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

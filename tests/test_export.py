@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from keras_bnn import benchmark, export
+from keras_bnn import benchmark, export, lce, verification
 
 # The ImageNet-style models at 64x64, so that the test stays quick.
 SMALL_INPUT = {"alexnet": (64, 64, 3), "resnet18": (64, 64, 3), "resnet34": (64, 64, 3)}
@@ -28,16 +28,54 @@ def images_for(model, cifar_images):
     return images if channels == 3 else images.mean(axis=-1, keepdims=True)
 
 
+# A deeper model with the blocks of another: exporting it checks nothing the other's export
+# does not (benchmarks/runtime_agreement.py runs it end to end), so the test checks that
+# its layers are of the same kinds instead.
+DEEPER_TWINS = {"recu_resnet34": "recu_resnet18"}
+
+
+# One network of each kind of block, checked at every binary conv by the export itself.
+LOCALLY_CHECKED = {"bnn_resnet18", "binaryduo_resnet18", "recu_resnet18", "bnn_alexnet",
+                   "real_to_binary_resnet18", "recu_vgg_small"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize("name", sorted(set(zoo.list_models()) - set(DEEPER_TWINS)))
 def test_every_zoo_model_exports_strictly_and_matches_on_real_images(name, cifar_images):
     model = build_for_export(name)
-    result = export.convert(model, sample_inputs=images_for(model, cifar_images))
+    images = images_for(model, cifar_images)
+    # The check at every binary conv converts a second program: run for one network of each
+    # kind of block; the others' outputs are compared here.
+    locally_checked = name in LOCALLY_CHECKED
+    result = export.convert(model, sample_inputs=images, verify=locally_checked)
     assert result.binary_convs and not result.not_converted
     assert result.ops["LceBconv2d"] == result.converted_binary_convs == len(result.binary_convs)
-    assert result.mean_rel_diff <= export.TOLERANCE
-    print(f"{name}: mean relative difference {result.mean_rel_diff:.2g}")
+    if locally_checked:
+        assert result.conv_check.local and result.mean_rel_diff <= export.TOLERANCE
+    else:
+        (outputs,) = lce.run(result.flatbuffer, images)
+        expected = model(images, training=False).numpy()
+        assert verification.compare("output", expected, outputs).mean_rel_diff <= \
+            export.TOLERANCE
     assert result.size_bytes == len(result.flatbuffer)
+
+
+def test_the_sweeps_lists_name_zoo_models():
+    assert LOCALLY_CHECKED | set(DEEPER_TWINS) | set(DEEPER_TWINS.values()) <= set(
+        zoo.list_models())
+
+
+@pytest.mark.parametrize("deeper, twin", sorted(DEEPER_TWINS.items()))
+def test_a_deeper_twin_has_the_layers_of_the_exported_one(deeper, twin):
+    def kinds(model):
+        options = ("kernel_size", "strides", "padding", "pad_values")
+        return {(type(layer).__name__, *(str(getattr(layer, key, None)) for key in options),
+                 type(getattr(layer, "input_quantizer", None)).__name__,
+                 type(getattr(layer, "kernel_quantizer", None)).__name__)
+                for layer in model.layers}
+
+    deeper, twin = zoo.get_model(deeper), zoo.get_model(twin)
+    assert kinds(deeper) == kinds(twin) and len(deeper.layers) > len(twin.layers)
 
 
 def test_a_ternary_model_is_refused_and_nothing_written(tmp_path):

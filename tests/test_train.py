@@ -60,6 +60,41 @@ def final_weights(run_dir):
     return tf.keras.models.load_model(run_dir / "model.keras").get_weights()
 
 
+# Loads every model file and restores every checkpoint of run folders, in a fresh process
+# that imports keras_bnn alone: each must load without zoo, train.py or custom_objects.
+LOAD_EVERY_FILE = """
+import pathlib, sys
+import keras_bnn  # alone: no other keras_bnn or zoo module
+import tensorflow as tf, tf_keras
+for run_dir in map(pathlib.Path, sys.argv[1:]):
+    models = sorted([*run_dir.glob("model.*"), *run_dir.glob("*/model.keras")])
+    for path in [path for path in models if path.suffix in (".keras", ".h5")]:
+        tf_keras.models.load_model(path)
+        print("loaded", path)
+    for checkpoints in sorted(run_dir.glob("*/checkpoints")):
+        model = tf_keras.models.load_model(checkpoints.parent / "model.keras")
+        latest = tf.train.latest_checkpoint(checkpoints)
+        names = tf.train.load_checkpoint(latest).get_variable_to_shape_map()
+        taught = any(name.startswith("model/student/") for name in names)  # a Distiller's
+        trained = tf.train.Checkpoint(student=model) if taught else model
+        epoch = tf.Variable(0, dtype=tf.int64)
+        tf.train.Checkpoint(model=trained, optimizer=model.optimizer, epoch=epoch).restore(
+            latest).assert_existing_objects_matched()
+        assert int(epoch.numpy()) > 0
+        print("restored", checkpoints)
+"""
+
+def assert_every_file_loads_in_a_fresh_process(*run_dirs):
+    result = subprocess.run([sys.executable, "-c", LOAD_EVERY_FILE, *map(str, run_dirs)],
+                            capture_output=True, text=True, env=environment(), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for run_dir in run_dirs:
+        stages = list(run_dir.glob("*/checkpoints"))
+        assert stages and result.stdout.count(f"restored {run_dir}/") == len(stages)
+        # + model.keras and model.h5
+        assert result.stdout.count(f"loaded {run_dir}/") == 2 + len(stages), result.stdout
+
+
 def test_run_writes_every_output_and_learns(fashion, tmp_path, capsys):
     metrics, printed = train_in_process(
         dataclasses.replace(fashion, epochs=2, output_dir=str(tmp_path)), capsys)
@@ -323,54 +358,21 @@ def test_real_to_binary_trains_three_taught_stages_and_resumes_in_the_last(
 
     interrupt_after_first_epoch(tmp_path, "binary")  # its teacher: read from stage 2's file
     resumes_to_the_same_weights(request, final, "binary_activations", capsys)
+    assert_every_file_loads_in_a_fresh_process(tmp_path)  # a Distiller's checkpoints too
 
 
-# Loads every model file and restores every checkpoint of run folders, in a fresh process
-# that imports keras_bnn alone: each must load without zoo, train.py or custom_objects.
-LOAD_EVERY_FILE = """
-import pathlib, sys
-import keras_bnn  # alone: no other keras_bnn or zoo module
-import tensorflow as tf, tf_keras
-for run_dir in map(pathlib.Path, sys.argv[1:]):
-    models = sorted([*run_dir.glob("model.*"), *run_dir.glob("*/model.keras")])
-    for path in [path for path in models if path.suffix in (".keras", ".h5")]:
-        tf_keras.models.load_model(path)
-        print("loaded", path)
-    for checkpoints in sorted(run_dir.glob("*/checkpoints")):
-        model = tf_keras.models.load_model(checkpoints.parent / "model.keras")
-        latest = tf.train.latest_checkpoint(checkpoints)
-        names = tf.train.load_checkpoint(latest).get_variable_to_shape_map()
-        taught = any(name.startswith("model/student/") for name in names)  # a Distiller's
-        trained = tf.train.Checkpoint(student=model) if taught else model
-        epoch = tf.Variable(0, dtype=tf.int64)
-        tf.train.Checkpoint(model=trained, optimizer=model.optimizer, epoch=epoch).restore(
-            latest).assert_existing_objects_matched()
-        assert int(epoch.numpy()) > 0
-        print("restored", checkpoints)
-"""
-
-EVERY_RECIPE = {  # the smallest model of each
+EVERY_OTHER_RECIPE = {  # the smallest model of each (real_to_binary: its own test)
     "single": dict(model="bnn_small"),
     "float_twin": dict(model="bnn_small", recipe="float_twin"),
     "recu": dict(model="recu_small"),
     "binaryduo": dict(model="bnn_small", model_options={"input_quantizer": "ternary_sign"},
                       recipe="binaryduo"),
-    "two_step": dict(model="strong_baseline_resnet18", model_options=SMALL_REAL_TO_BINARY),
-    "real_to_binary": dict(model="real_to_binary_resnet18", model_options=SMALL_REAL_TO_BINARY),
 }
 
 
-def test_every_file_of_every_recipe_loads_in_a_fresh_process(fashion, tmp_path):
-    run_dirs = []
-    for recipe, fields in EVERY_RECIPE.items():
-        run_dirs.append(tmp_path / recipe)
+def test_every_file_of_the_other_recipes_loads_in_a_fresh_process(fashion, tmp_path):
+    for recipe, fields in EVERY_OTHER_RECIPE.items():
         run.train(dataclasses.replace(fashion, epochs=1, steps_per_epoch=2, export=False,
-                                      output_dir=str(run_dirs[-1]), **fields))
-    result = subprocess.run([sys.executable, "-c", LOAD_EVERY_FILE, *map(str, run_dirs)],
-                            capture_output=True, text=True, env=environment(), timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    for run_dir in run_dirs:
-        stages = list(run_dir.glob("*/checkpoints"))
-        assert stages and result.stdout.count(f"restored {run_dir}/") == len(stages)
-        # + model.keras and model.h5
-        assert result.stdout.count(f"loaded {run_dir}/") == 2 + len(stages), result.stdout
+                                      output_dir=str(tmp_path / recipe), **fields))
+    assert_every_file_loads_in_a_fresh_process(*(tmp_path / recipe
+                                                 for recipe in EVERY_OTHER_RECIPE))
