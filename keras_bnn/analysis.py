@@ -185,7 +185,8 @@ def gradient_mismatch(model: keras.Model, x: np.ndarray | tf.Tensor, y: np.ndarr
 
     # Arguments
         model: A Keras model (quantizers as larq layers, or none at all).
-        x, y: A batch of inputs and targets (the loss is its mean over the batch).
+        x: A batch of inputs.
+        y: Their targets (the loss is its mean over the batch).
         estimator: "cdg" (coordinate discrete gradient) or "esg" (evolution strategies).
         eps: Perturbation size, comparable to the weights' scale.
         num_coords: Kernel coordinates per layer for "cdg" (all when the kernel has fewer).

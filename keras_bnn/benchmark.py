@@ -24,6 +24,7 @@ import pathlib
 import statistics
 import sys
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -56,15 +57,17 @@ class Timing:
     label: str
     kernel: str
     size_bytes: int
-    seconds: list
+    seconds: list[float]
     threads: int = 1
 
     @property
-    def median_ms(self):
+    def median_ms(self) -> float:
+        """The median latency, in milliseconds."""
         return 1e3 * statistics.median(self.seconds)
 
 
-def time_flatbuffers(candidates, *, runs=20, warmup=3, num_threads=1, seed=0):
+def time_flatbuffers(candidates: Iterable[tuple], *, runs: int = 20, warmup: int = 3,
+                     num_threads: int = 1, seed: int = 0) -> list[Timing]:
     """Times flatbuffers, interleaved, on one random input each.
 
     ```python
@@ -105,7 +108,7 @@ def time_flatbuffers(candidates, *, runs=20, warmup=3, num_threads=1, seed=0):
     return [timing for _, _, timing in prepared]
 
 
-def with_trained_batchnorms(model, seed=0):
+def with_trained_batchnorms(model: keras.Model, seed: int = 0) -> keras.Model:
     """Gives every BatchNorm of `model` random scales and offsets, as training leaves them.
 
     A fresh BatchNorm is the identity, so the integer sums of binary convs reach the next
@@ -130,15 +133,26 @@ def with_trained_batchnorms(model, seed=0):
     return model
 
 
-def float_flatbuffer(model):
-    """The full-precision twin of `model` converted by the plain TFLite converter (float32)."""
+def float_flatbuffer(model: keras.Model) -> bytes:
+    """The full-precision twin of `model` converted by the plain TFLite converter (float32).
+
+    ```python
+    size = len(float_flatbuffer(model))  # bytes of the float32 .tflite file
+    ```
+    """
     twin = float_twin(model)
     return tf.lite.TFLiteConverter.from_concrete_functions([inference_function(twin)],
                                                            twin).convert()
 
 
-def compare_with_float(model, flatbuffer, *, kernels=None, **timing_options):
+def compare_with_float(model: keras.Model, flatbuffer: bytes, *,
+                       kernels: list[str] | None = None,
+                       **timing_options: object) -> list[Timing]:
     """Times the binary flatbuffer of `model` and its float twin side by side.
+
+    ```python
+    timings = compare_with_float(model, convert(model).flatbuffer, runs=10)
+    ```
 
     # Arguments
         model: The Keras model `flatbuffer` was converted from.
@@ -148,8 +162,7 @@ def compare_with_float(model, flatbuffer, *, kernels=None, **timing_options):
         **timing_options: Of `time_flatbuffers` (`runs`, `warmup`, `num_threads`).
 
     # Returns
-        A list of `Timing`: the binary model per kernel, then the float twin per
-        `FLOAT_KERNELS`.
+        A list of `Timing`: the binary model per kernel, then the float twin per `FLOAT_KERNELS`.
     """
     kernels = kernels or [default_kernel()]
     twin = float_flatbuffer(model)
@@ -163,11 +176,15 @@ def _fastest(timings, label):
     return min((t for t in timings if t.label == label), key=lambda t: t.median_ms)
 
 
-def report(timings):
+def report(timings: list[Timing]) -> str:
     """A table of the timings and, with a float twin among them, the ratios to it.
 
     Speed-up and size ratio compare the binary model under its fastest kernel with the float
     twin under its fastest (float median / binary median, float size / binary size).
+
+    ```python
+    print(report(time_flatbuffers([("binary", flatbuffer, "runtime")])))
+    ```
     """
     lines = [f"{'model':<12} {'kernel':<16} {'size MB':>9} {'median ms':>10} {'runs':>5}"]
     lines += [f"{t.label:<12} {t.kernel:<16} {t.size_bytes / 1e6:>9.3f} {t.median_ms:>10.2f} "
@@ -183,8 +200,13 @@ def report(timings):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    """`python -m keras_bnn.benchmark MODEL [--threads N] [--kernel K|all] [--compare-float]`."""
+def main(argv: list[str] | None = None) -> int:
+    """`python -m keras_bnn.benchmark MODEL [--threads N] [--kernel K|all] [--compare-float]`.
+
+    ```python
+    exit_code = main(["model.tflite", "--kernel", "all"])  # prints the table
+    ```
+    """
     parser = argparse.ArgumentParser(
         prog="python -m keras_bnn.benchmark",
         description="Median latency of a model's LCE program, per kernel choice.")

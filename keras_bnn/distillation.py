@@ -129,7 +129,8 @@ def logit_distillation_loss(student_logits: tf.Tensor, teacher_logits: tf.Tensor
     ```
 
     # Arguments
-        student_logits, teacher_logits: (batch, classes) logits.
+        student_logits: The student's (batch, classes) logits.
+        teacher_logits: The teacher's, of the same shape.
         temperature: Softening temperature `T > 0`.
 
     # Returns

@@ -110,7 +110,8 @@ def _sign_paths(model, readers_of):
             for layer in model.layers}
 
 
-def quantized_outputs(model, quantize_input=False):
+def quantized_outputs(model: keras.Model,
+                      quantize_input: bool = False) -> list[keras.layers.Layer]:
     """The layers of `model` whose output gets an int8 range; the input layer only when
     `quantize_input`. Left out are:
 
@@ -125,6 +126,10 @@ def quantized_outputs(model, quantize_input=False):
     - layers on the way from a value to a sign through per-channel monotone layers
       (BinaryDuo's duplicated BatchNorms): only the last of them, read as signs, gets a
       range, `SIGN_RANGE`.
+
+    ```python
+    names = [layer.name for layer in quantized_outputs(model)]
+    ```
 
     # Raises
         ValueError: for a model that is not functional with one input, or nests models.
@@ -149,7 +154,8 @@ def quantized_outputs(model, quantize_input=False):
     return chosen
 
 
-def calibrate(model, images, *, quantize_input=False, batch_size=64):
+def calibrate(model: keras.Model, images: np.ndarray, *, quantize_input: bool = False,
+              batch_size: int = 64) -> dict[str, tuple[float, float]]:
     """The range of every tensor that `with_fake_quant` quantizes, measured on `images`.
 
     A tensor that is only ever binarized (read only by binary convs) gets the narrow range
@@ -172,7 +178,7 @@ def calibrate(model, images, *, quantize_input=False, batch_size=64):
 
     # Returns
         `{layer name: (min, max)}` for the layers of `quantized_outputs` (the input
-        layer's name for the model input).
+            layer's name for the model input).
 
     # Raises
         ValueError: for an empty batch, or a model `quantized_outputs` refuses.
@@ -207,22 +213,27 @@ def _fake_quant(x, value_range):
 class _WithFakeQuant(keras.layers.Layer):
     """Calls `layer`, fake-quantizing its input (`input_range`) and output (`output_range`)."""
 
-    def __init__(self, layer, input_range, output_range):
+    def __init__(self, layer: keras.layers.Layer, input_range: tuple[float, float] | None,
+                 output_range: tuple[float, float] | None) -> None:
         super().__init__(name=f"{layer.name}_int8")
         self.layer, self.input_range, self.output_range = layer, input_range, output_range
 
-    def call(self, inputs, *args, **kwargs):
+    def call(self, inputs: tf.Tensor, *args: object, **kwargs: object) -> tf.Tensor:
         if self.input_range is not None:
             inputs = _fake_quant(inputs, self.input_range)
         outputs = self.layer(inputs, *args, **kwargs)
         return outputs if self.output_range is None else _fake_quant(outputs, self.output_range)
 
 
-def with_fake_quant(model, ranges):
+def with_fake_quant(model: keras.Model, ranges: dict[str, tuple[float, float]]) -> keras.Model:
     """`model` with an 8-bit fake-quant op at every tensor `ranges` names, for conversion.
 
     The result shares the layers (and weights) of `model`; it is meant for
     `keras_bnn.export.convert`, not for training or saving.
+
+    ```python
+    quantized = with_fake_quant(model, calibrate(model, calibration_images))
+    ```
 
     # Arguments
         model: The model `ranges` was calibrated on.
@@ -243,7 +254,7 @@ def with_fake_quant(model, ranges):
                    if isinstance(layer, keras.layers.InputLayer) and layer.name in ranges
                    for reader in readers_of[layer.name]}
 
-    def clone(layer):
+    def clone(layer: keras.layers.Layer) -> _WithFakeQuant:
         return _WithFakeQuant(layer, input_range.get(layer.name), ranges.get(layer.name))
 
     return keras.models.clone_model(model, clone_function=clone)

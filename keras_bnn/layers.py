@@ -293,7 +293,8 @@ class PadChannels(keras.layers.Layer):
     ```
 
     # Arguments
-        before, after: Numbers of zero channels, >= 0.
+        before: Number of zero channels before the input's, >= 0.
+        after: Number of zero channels after them, >= 0.
 
     # Raises
         ValueError: for a negative number.
@@ -343,7 +344,9 @@ class ReCUConv2D(lq.layers.QuantConv2D):
     ```
 
     # Arguments
-        filters, kernel_size, strides, padding, pad_values, ...: As `lq.layers.QuantConv2D`.
+        filters: As `lq.layers.QuantConv2D`, like `kernel_size` and the options in `**kwargs`
+            (`strides`, `padding`, `pad_values`, ...).
+        kernel_size: As `lq.layers.QuantConv2D`.
         tau: Initial τ in `(0.5, 1]`.
         center: Center each output channel's weights before standardizing (official code).
         b_star: The Laplace scale standardization aims for (2 in the paper).

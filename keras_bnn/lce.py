@@ -16,12 +16,19 @@ outputs = run(flatbuffer, images)  # a list: one array per output of `model`
 import re
 import tempfile
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from tensorflow.lite.tools import flatbuffer_utils
 
-from keras_bnn._keras import tf
+from keras_bnn._keras import keras, tf
 from keras_bnn import runtime
 from keras_bnn.converter_process import convert_saved_model
+
+if TYPE_CHECKING:
+    from larq_compute_engine.tflite.python.interpreter import Interpreter as LCEInterpreter
 
 __all__ = ["DEFAULT_KERNEL", "FALLBACK_KERNEL", "KERNELS", "LCE_KERNELS", "RUNTIME_KERNELS",
            "available_kernels", "default_kernel", "inference_function", "lce_flatbuffer",
@@ -76,7 +83,8 @@ def default_kernel() -> str:
     return DEFAULT_KERNEL if DEFAULT_KERNEL in available_kernels() else FALLBACK_KERNEL
 
 
-def lce_interpreter(flatbuffer: bytes, kernel: str | None = None, num_threads: int = 1):
+def lce_interpreter(flatbuffer: bytes, kernel: str | None = None,
+                    num_threads: int = 1) -> "LCEInterpreter | runtime.Interpreter":
     """An interpreter of an LCE flatbuffer, running its binary ops with `kernel`.
 
     ```python
@@ -116,7 +124,8 @@ def lce_interpreter(flatbuffer: bytes, kernel: str | None = None, num_threads: i
     return Interpreter(flatbuffer, num_threads=num_threads, **LCE_KERNELS[kernel])
 
 
-def run(flatbuffer: bytes, inputs, kernel: str | None = None) -> list:
+def run(flatbuffer: bytes, inputs: np.ndarray | list[np.ndarray],
+        kernel: str | None = None) -> list[np.ndarray]:
     """The outputs of a flatbuffer made by `lce_flatbuffer`, in the Keras model's order.
 
     The converter orders a program's outputs as it likes (12 outputs came out as 11, 6, 1,
@@ -154,7 +163,7 @@ def _output_key(name):
     return int(numbered[1]) if numbered else name.decode()
 
 
-def inference_function(model):
+def inference_function(model: keras.Model) -> Callable:
     """The model's inference call (`training=False`) traced once for a batch of 1.
 
     ```python
@@ -163,7 +172,7 @@ def inference_function(model):
     """
     signature = [tf.TensorSpec((1, *tensor.shape[1:]), tensor.dtype) for tensor in model.inputs]
 
-    def call(*inputs):
+    def call(*inputs: tf.Tensor) -> tf.Tensor:
         return model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
 
     return tf.function(call, input_signature=signature).get_concrete_function()
@@ -174,7 +183,7 @@ def inference_function(model):
 _INFERENCE_ONLY = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
 
 
-def lce_flatbuffer(model):
+def lce_flatbuffer(model: keras.Model) -> bytes:
     """The model converted by Larq Compute Engine, as bytes.
 
     `larq_compute_engine.convert_keras_model` first saves the whole Keras model, which

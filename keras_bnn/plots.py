@@ -138,7 +138,8 @@ def plot_bars(labels: Sequence[str], values: Sequence[float] | dict[str, Sequenc
         labels: Bar (or bar group) names along the x axis.
         values: One value per label; with `groups`, a dict `{group: values}`.
         path: Where the PNG goes.
-        ylabel, title: Axis label and figure title.
+        ylabel: Axis label and figure title.
+        title: Axis label and figure title.
         groups: None, or the group names in `values` in legend order.
     """
     series = {"": values} if groups is None else {group: values[group] for group in groups}

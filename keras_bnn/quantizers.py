@@ -230,7 +230,8 @@ class TernarySign(LarqBaseQuantizer):
         threshold: `t`, in `(0, clip_value)`. BinaryDuo uses 0.5.
         clip_value: Half-width of the straight-through window, greater than `threshold`;
             `None` passes every gradient.
-        metrics: Metrics to add to the layer, as for larq's quantizers (`["flip_ratio"]`).
+        **kwargs: As for larq's quantizers, e.g. `metrics` to add to the layer
+            (`["flip_ratio"]`).
 
     # Raises
         ValueError: if `threshold` is not in `(0, clip_value)`.
@@ -462,7 +463,8 @@ class ReCU(LarqBaseQuantizer):
             0.85 to 0.99.
         center: Subtract the per-output-channel mean before standardizing (official code).
         b_star: Laplace scale `b* > 0` that standardization aims for; 2 in paper and code.
-        metrics: Metrics to add to the layer, as for larq's quantizers (`["flip_ratio"]`).
+        **kwargs: As for larq's quantizers, e.g. `metrics` to add to the layer
+            (`["flip_ratio"]`).
 
     # Raises
         ValueError: if `tau` is not in `(0.5, 1]` or `b_star <= 0`.
@@ -568,8 +570,7 @@ class ReCUActivation(LarqBaseQuantizer):
     )
     ```
 
-    # Arguments
-        metrics: Metrics to add to the layer, as for larq's quantizers (`["flip_ratio"]`).
+    It takes larq's quantizer options, e.g. `metrics=["flip_ratio"]`.
 
     # References
         - Xu et al., [ReCU: Reviving the Dead Weights in Binary Neural
@@ -603,8 +604,7 @@ class TanhSign(LarqBaseQuantizer):
                                   input_quantizer="tanh_sign")
     ```
 
-    # Arguments
-        metrics: Metrics to add to the layer, as for larq's quantizers.
+    It takes larq's quantizer options, e.g. `metrics=["flip_ratio"]`.
 
     # References
         - Martinez et al., [Training Binary Neural Networks with Real-to-Binary

@@ -24,10 +24,11 @@ print(check.local[0])  # conv2d_1 input: mean relative difference 1.7e-07, ...
 """
 
 import dataclasses
+from collections.abc import Iterable
 
 import numpy as np
 
-from keras_bnn._keras import tf
+from keras_bnn._keras import keras, tf
 from keras_bnn.graphs import as_functional, entry_sources, rebuild
 from keras_bnn.lce import lce_flatbuffer, run
 
@@ -58,7 +59,7 @@ class VerificationError(ValueError):
         comparison: The `Comparison` of the first tensor that differs.
     """
 
-    def __init__(self, message, comparison):
+    def __init__(self, message: str, comparison: "Comparison") -> None:
         super().__init__(message)
         self.comparison = comparison
 
@@ -79,12 +80,12 @@ class Comparison:
     max_abs_diff: float
     max_rel_diff: float
 
-    def __str__(self):
+    def __str__(self) -> str:
         return (f"{self.name}: mean relative difference {self.mean_rel_diff:.3g}, max abs "
                 f"difference {self.max_abs_diff:.3g} (relative {self.max_rel_diff:.3g})")
 
 
-def compare(name, expected, got):
+def compare(name: str, expected: np.ndarray, got: np.ndarray) -> Comparison:
     """The `Comparison` of the LCE tensor `got` with the Keras tensor `expected`.
 
     ```python
@@ -108,14 +109,14 @@ class ConvCheck:
             where a flip at 0 starts to spread shows here.
     """
 
-    local: list
-    end_to_end: list
+    local: list[Comparison]
+    end_to_end: list[Comparison]
 
-    def largest_local(self):
+    def largest_local(self) -> Comparison:
         """The `local` comparison with the largest mean relative difference."""
         return max(self.local, key=lambda comparison: comparison.mean_rel_diff)
 
-    def first_difference(self, threshold=ROUNDING):
+    def first_difference(self, threshold: float = ROUNDING) -> Comparison | None:
         """The first `end_to_end` comparison above `threshold` (default: more than float
         rounding), or None."""
         return next((c for c in self.end_to_end if c.mean_rel_diff > threshold), None)
@@ -139,7 +140,8 @@ def _cuts(config, binary_convs):
     return list(cuts), list(cuts.values())
 
 
-def probe_twin(model, binary_convs):
+def probe_twin(model: keras.Model,
+               binary_convs: Iterable[str]) -> tuple[keras.Model, list[str]]:
     """A model computing what `model` does, with the tensors read and written by the
     named binary convs as extra outputs after its own; and their names.
 
@@ -167,7 +169,8 @@ def probe_twin(model, binary_convs):
     return rebuild(config, weights_from=functional), names
 
 
-def cut_model(model, binary_convs, shapes):
+def cut_model(model: keras.Model, binary_convs: Iterable[str],
+              shapes: Iterable[tuple[int, ...]]) -> keras.Model:
     """A model that computes each tensor of `probe_twin(model, binary_convs)` from the
     tensors cut before it, given as inputs.
 
@@ -183,8 +186,8 @@ def cut_model(model, binary_convs, shapes):
 
     # Returns
         A model with `model`'s weights, inputs `[*model inputs, *cut tensors]` and outputs
-        `[*model outputs, *cut tensors]`, where every reader of a cut tensor reads its input
-        instead.
+            `[*model outputs, *cut tensors]`, where every reader of a cut tensor reads its
+            input instead.
     """
     functional = as_functional(model, "cut_model()")
     config = functional.get_config()
@@ -206,20 +209,31 @@ def cut_model(model, binary_convs, shapes):
     return rebuild(config, weights_from=functional)
 
 
-def keras_outputs(model, inputs):
+def keras_outputs(model: keras.Model, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """The outputs of `model` (inference mode) on a list of NumPy batches, as a list.
 
     A direct call: `predict` would first trace the model, longer than running it on the
     few samples of a check.
+
+    ```python
+    logits, = keras_outputs(model, [images])
+    ```
     """
     outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
     return [np.asarray(output) for output in tf.nest.flatten(outputs)]
 
 
-def check_binary_convs(model, inputs, binary_convs, tolerance=LOCAL_TOLERANCE, kernel=None):
+def check_binary_convs(model: keras.Model, inputs: np.ndarray | list[np.ndarray],
+                       binary_convs: Iterable[str], tolerance: float = LOCAL_TOLERANCE,
+                       kernel: str | None = None) -> ConvCheck:
     """Converts `probe_twin(model)` with LCE, runs it on `inputs`, and compares every cut
     tensor, and the outputs, with Keras computing them from LCE's values at the cuts
     before them (see the module docstring).
+
+    ```python
+    check = check_binary_convs(model, images, {"conv2d_1"})
+    check.first_difference()  # None where LCE matches Keras end to end
+    ```
 
     # Arguments
         model: A functional or Sequential `tf_keras` model.

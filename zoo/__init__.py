@@ -89,7 +89,7 @@ def parse_options(pairs: list[str]) -> dict:
 def get_model(name: str, *, input_shape: tuple[int, int, int] | None = None,
               num_classes: int | None = None, include_top: bool = True,
               weights: str | os.PathLike | None = None, weights_hash: str | None = None,
-              **options) -> keras.Model:
+              **options: object) -> keras.Model:
     """Builds the zoo model `name`, optionally with trained weights.
 
     ```python

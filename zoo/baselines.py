@@ -162,7 +162,9 @@ def vgg_small(conv: Callable[..., tf.Tensor], input_shape: tuple[int, int, int],
 
     # Arguments
         conv: Binary conv function, as `blocks.make_binary_conv` returns.
-        input_shape, num_classes, width_multiplier: As `bnn_vgg_small`.
+        input_shape: As `bnn_vgg_small`.
+        num_classes: As `bnn_vgg_small`.
+        width_multiplier: As `bnn_vgg_small`.
         name: Model name.
 
     # Returns

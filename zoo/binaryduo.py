@@ -79,9 +79,12 @@ def binaryduo_vgg7(*, input_shape: tuple[int, int, int] = (32, 32, 3), num_class
     ```
 
     # Arguments
-        input_shape, num_classes: As `bnn_vgg7`.
+        input_shape: As `bnn_vgg7`.
+        num_classes: As `bnn_vgg7`.
         stage: `"ternary"` or `"decoupled"`.
-        input_quantizer, kernel_quantizer, kernel_constraint: Of the binary convs.
+        input_quantizer: Of the binary convs.
+        kernel_quantizer: Of the binary convs.
+        kernel_constraint: Of the binary convs.
 
     # Returns
         A `tf_keras.Model`.
@@ -116,9 +119,12 @@ def binaryduo_vgg_small(*, input_shape: tuple[int, int, int] = (32, 32, 3),
     ```
 
     # Arguments
-        input_shape, num_classes: As `bnn_vgg_small`.
+        input_shape: As `bnn_vgg_small`.
+        num_classes: As `bnn_vgg_small`.
         stage: `"ternary"` or `"decoupled"`.
-        input_quantizer, kernel_quantizer, kernel_constraint: Of the binary convs.
+        input_quantizer: Of the binary convs.
+        kernel_quantizer: Of the binary convs.
+        kernel_constraint: Of the binary convs.
         width_multiplier: That of the baseline `bnn_vgg_small` this one matches in size
             (its widths are scaled by a further 1/sqrt(2)).
 
@@ -159,9 +165,12 @@ def binaryduo_alexnet(*, input_shape: tuple[int, int, int] = (224, 224, 3),
     ```
 
     # Arguments
-        input_shape, num_classes: As `bnn_alexnet`.
+        input_shape: As `bnn_alexnet`.
+        num_classes: As `bnn_alexnet`.
         stage: `"ternary"` or `"decoupled"`.
-        input_quantizer, kernel_quantizer, kernel_constraint: Of the binary layers.
+        input_quantizer: Of the binary layers.
+        kernel_quantizer: Of the binary layers.
+        kernel_constraint: Of the binary layers.
         widths: `"official"` or `"matched"` (see above).
 
     # Returns
@@ -205,9 +214,13 @@ def binaryduo_resnet18(*, input_shape: tuple[int, int, int] = (224, 224, 3),
     ```
 
     # Arguments
-        input_shape, num_classes, stem: As `bnn_resnet18`.
+        input_shape: As `bnn_resnet18`.
+        num_classes: As `bnn_resnet18`.
+        stem: As `bnn_resnet18`.
         stage: `"ternary"` or `"decoupled"`.
-        input_quantizer, kernel_quantizer, kernel_constraint: Of the binary convs.
+        input_quantizer: Of the binary convs.
+        kernel_quantizer: Of the binary convs.
+        kernel_constraint: Of the binary convs.
         widths: `"official"` or `"matched"` (see above).
 
     # Returns

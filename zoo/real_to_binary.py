@@ -239,7 +239,11 @@ def strong_baseline_resnet18(
     ```
 
     # Arguments
-        input_shape, num_classes, stage, stem, stage_filters: As `real_to_binary_resnet18`.
+        input_shape: As `real_to_binary_resnet18`.
+        num_classes: As `real_to_binary_resnet18`.
+        stage: As `real_to_binary_resnet18`.
+        stem: As `real_to_binary_resnet18`.
+        stage_filters: As `real_to_binary_resnet18`.
 
     # Returns
         A `tf_keras.Model`.

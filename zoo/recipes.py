@@ -16,7 +16,10 @@ stages = recipes.get_recipe("single")(request)  # [Stage(name='train', epochs=5,
 """
 
 import dataclasses
+import pathlib
 from collections.abc import Callable
+
+import tf_keras as keras
 
 import zoo
 from keras_bnn.callbacks import TauScheduler, WeightStats
@@ -119,7 +122,7 @@ class Distillation:
     temperature: float = 1.0
     block_outputs: Callable = real_to_binary_models.block_outputs
 
-    def trainer(self, student, teacher):
+    def trainer(self, student: keras.Model, teacher: keras.Model) -> Distiller:
         """The `Distiller` that trains `student` against `teacher`."""
         pairs = [(name, name) for name in self.block_outputs(student)]
         return Distiller(student, teacher, pairs, attention_weight=self.attention_weight,
@@ -136,8 +139,12 @@ class Stage:
         epochs: Epochs of this stage.
         build_model: `previous_model -> model`; `previous_model` is the trained model of
             the stage before (None for the first stage).
-        optimizer, learning_rate, schedule, warmup_epochs, decay_epochs, weight_decay:
-            The arguments of `keras_bnn.optimizers.make_optimizer`.
+        optimizer: The optimizer's name (`keras_bnn.optimizers.make_optimizer`'s `name`).
+        learning_rate: Base learning rate.
+        schedule: Learning-rate schedule.
+        warmup_epochs: Linear warm-up of the cosine schedule.
+        decay_epochs: Epochs of the step schedule's decays.
+        weight_decay: Decoupled weight decay.
         callbacks: `log_dir -> list` of extra Keras callbacks for this stage; `log_dir` is
             the stage's TensorBoard folder (None on workers that write nothing).
         distillation: A `Distillation` when the previous stage's model teaches this one.
@@ -155,13 +162,13 @@ class Stage:
     callbacks: Callable = lambda log_dir: []
     distillation: Distillation | None = None
 
-    def trainer(self, model, previous_model):
+    def trainer(self, model: keras.Model, previous_model: keras.Model | None) -> keras.Model:
         """What `fit` trains: `model`, or its `Distiller` with `previous_model` as teacher."""
         if self.distillation is None:
             return model
         return self.distillation.trainer(model, previous_model)
 
-    def optimizer_options(self):
+    def optimizer_options(self) -> dict:
         """The keyword arguments of `make_optimizer` (without steps and epochs)."""
         return dict(
             name=self.optimizer,
@@ -173,17 +180,17 @@ class Stage:
         )
 
 
-def _overrides(request):
+def _overrides(request: RunRequest) -> dict:
     """The optimizer fields the user set explicitly."""
     fields = ("optimizer", "learning_rate", "schedule", "warmup_epochs", "decay_epochs",
               "weight_decay")
     return {name: getattr(request, name) for name in fields if getattr(request, name) is not None}
 
 
-def _build_from_zoo(request):
+def _build_from_zoo(request: RunRequest) -> Callable:
     """`previous_model -> model` that builds the requested zoo model afresh."""
 
-    def build_model(previous_model):
+    def build_model(previous_model: keras.Model | None) -> keras.Model:
         del previous_model
         return zoo.get_model(
             request.model,
@@ -195,7 +202,7 @@ def _build_from_zoo(request):
     return build_model
 
 
-def single_stage(request):
+def single_stage(request: RunRequest) -> list[Stage]:
     """Train the model once: Adam, learning rate 1e-3, cosine decay (larq's usual BNN set-up).
 
     # Arguments
@@ -216,7 +223,7 @@ _BINARYDUO_STAGE2_DECAYS = (21 / 40, 31 / 40, 36 / 40)
 _BINARYDUO_STAGE2_SHARE = 40 / 120
 
 
-def binaryduo(request):
+def binaryduo(request: RunRequest) -> list[Stage]:
     """BinaryDuo's two stages: train the ternary model, decouple it, fine-tune the binary one.
 
     Stage "ternary" trains `request.epochs` epochs; stage "decoupled" starts from
@@ -241,7 +248,7 @@ def binaryduo(request):
     """
     build_zoo_model = _build_from_zoo(request)
 
-    def build_ternary(previous_model):
+    def build_ternary(previous_model: keras.Model | None) -> keras.Model:
         model = build_zoo_model(previous_model)
         if not has_ternary_activations(model):
             raise ValueError(
@@ -286,7 +293,7 @@ def binaryduo_epochs(total_epochs: int) -> tuple[int, int]:
     return stage1, total_epochs - stage1
 
 
-def recu(request):
+def recu(request: RunRequest) -> list[Stage]:
     """ReCU's recipe: SGD, warm-up then cosine, the τ schedule and dead-weight monitoring.
 
     One stage, "train": SGD with momentum 0.9 (Nesterov here), learning rate 0.1, linear
@@ -311,7 +318,7 @@ def recu(request):
     tau = request.model_options.get("tau")
     imagenet_sized = min(request.input_shape[:2]) > 64
 
-    def callbacks(log_dir):
+    def callbacks(log_dir: pathlib.Path | None) -> list[keras.callbacks.Callback]:
         scheduler = TauScheduler() if tau is None else TauScheduler(tau, tau, "constant")
         return [scheduler, WeightStats(None if log_dir is None else log_dir / "weights")]
 
@@ -322,7 +329,7 @@ def recu(request):
                   callbacks=callbacks, **{**defaults, **_overrides(request)})]
 
 
-def float_twin_stage(request):
+def float_twin_stage(request: RunRequest) -> list[Stage]:
     """Train the model's full-precision twin once, as `single_stage` trains the model.
 
     The twin (`keras_bnn.float_twin`) has the model's layers without their quantizers: the
@@ -344,7 +351,7 @@ def float_twin_stage(request):
                   **_overrides(request))]
 
 
-def _build_stage_variant(request, recipe, stage):
+def _build_stage_variant(request: RunRequest, recipe: str, stage: str) -> Callable:
     """`previous_model -> model`: the zoo model at `stage` (one of
     `zoo.real_to_binary.STAGES`; the recipe sets it), starting from the previous stage's
     weights (the variants share them).
@@ -355,7 +362,7 @@ def _build_stage_variant(request, recipe, stage):
     build_zoo_model = _build_from_zoo(dataclasses.replace(
         request, model_options={**request.model_options, "stage": stage}))
 
-    def build_model(previous_model):
+    def build_model(previous_model: keras.Model | None) -> keras.Model:
         if registry.entry(request.model).family != "real_to_binary":
             raise ValueError(
                 f"The {recipe} recipe trains real_to_binary_* and strong_baseline_* models "
@@ -371,7 +378,7 @@ def _build_stage_variant(request, recipe, stage):
     return build_model
 
 
-def real_to_binary(request):
+def real_to_binary(request: RunRequest) -> list[Stage]:
     """Real-to-Binary's progressive teacher-student training: real, then binary
     activations, then fully binary, each stage taught by the previous one.
 
@@ -418,11 +425,11 @@ def real_to_binary(request):
                                         ("binary", 2e-4))]
 
 
-def _default(value, default):
+def _default(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def two_step(request):
+def two_step(request: RunRequest) -> list[Stage]:
     """The strong baseline's two-step training: binary activations with real weights,
     then binary weights too, starting from the first step's weights.
 
@@ -452,18 +459,18 @@ RECIPES = {"binaryduo": binaryduo, "float_twin": float_twin_stage,
            "real_to_binary": real_to_binary, "recu": recu, "single": single_stage,
            "two_step": two_step}
 
-def default_recipe(model_name):
+def default_recipe(model_name: str) -> str:
     """The recipe a zoo model trains with by default: its method's, registered with it
     (`zoo.registry`), "single" for the baselines."""
     return registry.entry(model_name).recipe
 
 
-def recipe_names():
+def recipe_names() -> list[str]:
     """The names `get_recipe` knows, sorted."""
     return sorted(RECIPES)
 
 
-def get_recipe(name):
+def get_recipe(name: str) -> Callable[[RunRequest], list[Stage]]:
     """The recipe function called `name`.
 
     # Raises

@@ -111,7 +111,9 @@ def recu_resnet18_cifar(*, input_shape: tuple[int, int, int] = (32, 32, 3), num_
     ```
 
     # Arguments
-        input_shape, num_classes, tau: As `recu_resnet20`.
+        input_shape: As `recu_resnet20`.
+        num_classes: As `recu_resnet20`.
+        tau: As `recu_resnet20`.
 
     # Returns
         A `tf_keras.Model`.
@@ -143,7 +145,11 @@ def recu_resnet18(*, input_shape: tuple[int, int, int] = (224, 224, 3), num_clas
     ```
 
     # Arguments
-        input_shape, num_classes, tau: As `recu_resnet20` (ImageNet sizes; from 32x32 up
+        input_shape: As `recu_resnet20` (ImageNet sizes; from 32x32 up
+            works for quick tests).
+        num_classes: As `recu_resnet20` (ImageNet sizes; from 32x32 up
+            works for quick tests).
+        tau: As `recu_resnet20` (ImageNet sizes; from 32x32 up
             works for quick tests).
 
     # Returns
@@ -174,7 +180,9 @@ def recu_resnet34(*, input_shape: tuple[int, int, int] = (224, 224, 3), num_clas
     ```
 
     # Arguments
-        input_shape, num_classes, tau: As `recu_resnet18`.
+        input_shape: As `recu_resnet18`.
+        num_classes: As `recu_resnet18`.
+        tau: As `recu_resnet18`.
 
     # Returns
         A `tf_keras.Model`.
@@ -205,7 +213,9 @@ def recu_vgg_small(*, input_shape: tuple[int, int, int] = (32, 32, 3), num_class
     ```
 
     # Arguments
-        input_shape, num_classes, tau: As `recu_resnet20`.
+        input_shape: As `recu_resnet20`.
+        num_classes: As `recu_resnet20`.
+        tau: As `recu_resnet20`.
         width_multiplier: As `bnn_vgg_small`.
 
     # Returns
@@ -239,7 +249,9 @@ def recu_small(*, input_shape: tuple[int, int, int] = (28, 28, 1), num_classes: 
     ```
 
     # Arguments
-        input_shape, num_classes, tau: As `recu_resnet20`.
+        input_shape: As `recu_resnet20`.
+        num_classes: As `recu_resnet20`.
+        tau: As `recu_resnet20`.
 
     # Returns
         A `tf_keras.Model`.

@@ -294,7 +294,8 @@ def _run_stage(request: RunRequest, index: int, stage: Stage, previous_model: ke
         if trainer is not model:
             trainer.compile(**compile_options)
     if chief:
-        print(f"Stage {index + 1}: {stage.name!r}, {stage.epochs} epochs of {steps_per_epoch} steps")
+        print(f"Stage {index + 1}: {stage.name!r}, {stage.epochs} epochs of {steps_per_epoch} "
+              "steps")
     # Every worker computes the summary: reading BatchNorm statistics is a collective op.
     lq.models.summary(model, print_fn=print if chief else lambda line: None)
     start = {}

@@ -46,7 +46,7 @@ __all__ = ["METHODS", "BinarizationReport", "LayerChange", "Method", "binarize"]
 
 def binarize(model: keras.Model, method: str | Method = "bnn", *,
              keep_full_precision: str | list[str] = "first_last", copy_weights: bool = True,
-             verbose: bool = False, **overrides) -> keras.Model:
+             verbose: bool = False, **overrides: object) -> keras.Model:
     """Turns a float Keras model into a binary one with the method's quantizers.
 
     ```python
