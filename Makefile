@@ -19,7 +19,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup train test test-unit lock clean
+.PHONY: setup train test test-unit docs docs-serve lock clean
 
 setup: $(INSTALLED) $(RUNTIME)
 
@@ -52,10 +52,19 @@ test: $(INSTALLED) $(RUNTIME)
 test-unit: $(INSTALLED) $(RUNTIME)
 	$(PY) -m pytest -n 2 --dist worksteal -m unit $(PYTEST_ARGS)
 
+# The docs site (docs/ and mkdocs.yml) into site/, in strict mode: a broken link, a missing
+# page or a docstring griffe cannot read fails the build. `make docs-serve` serves it at
+# http://127.0.0.1:8000 while you edit.
+docs: $(INSTALLED)
+	$(PY) -m mkdocs build --strict --site-dir site
+
+docs-serve: $(INSTALLED)
+	$(PY) -m mkdocs serve
+
 # Re-record the tested versions after a deliberate upgrade (then run `make test`).
 lock: $(INSTALLED)
 	{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable \
 	  | grep -vE "^(pip|setuptools|wheel)=="; } > constraints.new && mv constraints.new constraints.txt
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info

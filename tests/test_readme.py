@@ -1,4 +1,4 @@
-"""Every Python example in the README runs as written."""
+"""Every Python example in the README and in the docs pages (docs/*.md) runs as written."""
 
 import json
 import os
@@ -11,12 +11,19 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
-EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
+# (where, code) of every ```python block, in page order.
+SOURCES = [(f"{page.relative_to(ROOT)} example {index}", code) for page in PAGES
+           for index, code in enumerate(
+               re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL))]
+EXAMPLES = [code for _, code in SOURCES]
 
 
-def test_readme_has_python_examples():
-    assert len(EXAMPLES) >= 2
+def test_the_readme_and_the_docs_have_python_examples():
+    assert sum(where.startswith("README") for where, _ in SOURCES) >= 2
+    assert sum(where.startswith("docs") for where, _ in SOURCES) >= 2
 
 
 # Runs every example, in order, in one fresh Python process (one TensorFlow start instead
@@ -54,8 +61,9 @@ def example_failures(tmp_path_factory, shared_datasets):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("index", range(len(EXAMPLES)), ids=lambda i: f"example{i}")
-def test_readme_example_runs(index, example_failures):
+@pytest.mark.parametrize("index", range(len(EXAMPLES)),
+                         ids=[where.replace(" ", "_") for where, _ in SOURCES])
+def test_example_runs(index, example_failures):
     assert example_failures[index] is None, example_failures[index]
 
 
