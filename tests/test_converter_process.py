@@ -1,7 +1,6 @@
 """LCE's converter runs in a child process: the same bytes as in-process, and a crash of it
 becomes an ExportError (a training run then still saves the model and records why)."""
 
-import json
 import tempfile
 
 import larq_compute_engine as lce
