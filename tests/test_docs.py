@@ -1,4 +1,5 @@
-"""The docs site builds in strict mode, with a page for every public module."""
+"""The docs site builds in strict mode: a page for every public module, the benchmark
+results as written, the zoo page from the registry."""
 
 import pathlib
 import pkgutil
@@ -37,6 +38,14 @@ def test_every_public_module_has_an_api_page_in_the_navigation():
     assert pages == {f"api/{path.name}" for path in (ROOT / "docs" / "api").glob("*.md")}
 
 
+def test_the_benchmarks_page_includes_every_result_file_as_written():
+    included = {line.split('"')[1] for line in (ROOT / "docs" / "benchmarks.md").read_text()
+                .splitlines() if line.startswith("--8<--")}
+    results = {f"benchmarks/results/{path.name}"
+               for path in (ROOT / "benchmarks" / "results").glob("*.md")}
+    assert included == results
+
+
 @pytest.mark.slow
 def test_the_docs_build_in_strict_mode(tmp_path):
     """A broken link, a missing page or a docstring griffe cannot read fails the build."""
@@ -47,3 +56,10 @@ def test_the_docs_build_in_strict_mode(tmp_path):
     assert "First export" in home
     quantizers = (tmp_path / "site" / "api" / "quantizers" / "index.html").read_text()
     assert "keras_bnn.quantizers.ReCU" in quantizers and "Parameters" in quantizers
+    benchmarks = (tmp_path / "site" / "benchmarks" / "index.html").read_text()
+    command = "python benchmarks/inference.py --runs=20"  # the result file's own line
+    assert command in (ROOT / "benchmarks/results/inference.md").read_text()
+    assert command in benchmarks
+    zoo_page = (tmp_path / "site" / "zoo" / "index.html").read_text()
+    assert all(f"<code>{name}</code>" in zoo_page for name in zoo.list_models())
+    assert zoo_page.count("<tr>") == 2 + len(zoo.list_models()) + len(zoo.weights.entries())
