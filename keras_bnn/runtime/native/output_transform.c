@@ -78,17 +78,24 @@ void kb_output_transform_free(kb_output_transform *t) {
   t->thresholds = NULL;
 }
 
-/* The float transform, written once for the compiler to vectorize for each instruction
- * set (ints to floats, then a multiply and an add, never fused). */
+/* LCE's float result of one channel: its dot product x = 2 * count + offset, clamped to
+ * the activation's range, times the multiplier, plus the bias (a multiply and an add,
+ * never fused). Inlined into the loops below, which the compiler vectorizes for each
+ * instruction set. */
+static inline __attribute__((always_inline)) float transformed(
+    int32_t count, int32_t offset, int32_t lo, int32_t hi, float multiplier, float bias) {
+  int32_t x = 2 * count + offset;
+  x = x < lo ? lo : x;
+  x = x > hi ? hi : x;
+  const float product = (float)x * multiplier;
+  return product + bias;
+}
+
 static inline __attribute__((always_inline)) void floats_from_counts(
     const int32_t *counts, int count, int32_t offset, int32_t lo, int32_t hi,
     const float *multiplier, const float *bias, float *out) {
   for (int c = 0; c < count; ++c) {
-    int32_t x = 2 * counts[c] + offset;
-    x = x < lo ? lo : x;
-    x = x > hi ? hi : x;
-    const float product = (float)x * multiplier[c];
-    out[c] = product + bias[c];
+    out[c] = transformed(counts[c], offset, lo, hi, multiplier[c], bias[c]);
   }
 }
 
@@ -126,11 +133,7 @@ static inline __attribute__((always_inline)) void int8s_from_counts(
     const int32_t *counts, int count, int32_t offset, int32_t lo, int32_t hi,
     const float *multiplier, const float *bias, int8_t *out) {
   for (int c = 0; c < count; ++c) {
-    int32_t x = 2 * counts[c] + offset;
-    x = x < lo ? lo : x;
-    x = x > hi ? hi : x;
-    const float product = (float)x * multiplier[c];
-    out[c] = to_int8(product + bias[c]);
+    out[c] = to_int8(transformed(counts[c], offset, lo, hi, multiplier[c], bias[c]));
   }
 }
 
