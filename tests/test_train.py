@@ -26,8 +26,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = pathlib.Path(train.__file__).resolve().parent
 QUICK = dict(max_train_examples=1024, max_test_examples=128, batch_size=32, learning_rate=0.01)
-QUICK_FLAGS = ["--max_train_examples=1024", "--max_test_examples=128", "--batch_size=32",
-               "--learning_rate=0.01"]
+QUICK_FLAGS = [f"--{name}={value}" for name, value in QUICK.items()]  # the same, as flags
 
 
 @pytest.fixture(scope="module")
