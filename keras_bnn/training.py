@@ -25,6 +25,7 @@ history = fit_resumable(model, train_data, epochs=2, steps_per_epoch=3,
 ```
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -184,30 +185,29 @@ def fit_resumable(
     checkpoint_dir = pathlib.Path(checkpoint_dir)
     if chief:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        write_dir = checkpoint_dir
-    else:
-        write_dir = pathlib.Path(tempfile.mkdtemp(prefix="keras_bnn_worker_"))
+    # The other workers write where the collective save needs them to: a folder removed after.
+    with (contextlib.nullcontext(str(checkpoint_dir)) if chief
+          else tempfile.TemporaryDirectory(prefix="keras_bnn_worker_")) as write_dir:
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
+        _build_optimizer_state(model, strategy)
+        latest = tf.train.latest_checkpoint(checkpoint_dir)
+        if latest:
+            checkpoint.restore(latest).assert_existing_objects_matched()
+        initial_epoch = int(epoch.numpy())
+        history = load_history(checkpoint_dir)[:initial_epoch]
+        manager = tf.train.CheckpointManager(checkpoint, str(write_dir), max_to_keep=2)
+        if initial_epoch >= epochs:
+            return history
 
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
-    _build_optimizer_state(model, strategy)
-    latest = tf.train.latest_checkpoint(checkpoint_dir)
-    if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
-    initial_epoch = int(epoch.numpy())
-    history = load_history(checkpoint_dir)[:initial_epoch]
-    manager = tf.train.CheckpointManager(checkpoint, str(write_dir), max_to_keep=2)
-    if initial_epoch >= epochs:
+        saver = _EpochCheckpoint(manager, epoch, history, checkpoint_dir if chief else None)
+        model.fit(
+            train_data(initial_epoch * steps_per_epoch),
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=validation_data,
+            callbacks=[*callbacks, saver],
+            verbose=verbose,
+        )
         return history
-
-    saver = _EpochCheckpoint(manager, epoch, history, checkpoint_dir if chief else None)
-    model.fit(
-        train_data(initial_epoch * steps_per_epoch),
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=validation_data,
-        callbacks=[*callbacks, saver],
-        verbose=verbose,
-    )
-    return history

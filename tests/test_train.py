@@ -260,13 +260,15 @@ def free_ports(count):
 
 def test_multi_worker_training_with_two_local_workers(fashion, tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    scratch = tmp_path / "tmp"  # the workers' temporary folders
+    scratch.mkdir()
     args = [f"--data_dir={fashion.data_dir}", *QUICK_FLAGS, "--epochs=2", "--steps_per_epoch=8",
             "--strategy=multi_worker", f"--output_dir={tmp_path / 'run'}"]
     processes = [
         subprocess.Popen(
             command(*args), cwd=tmp_path, text=True, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=environment(TF_CONFIG=json.dumps(
+            env=environment(TMPDIR=str(scratch), TF_CONFIG=json.dumps(
                 {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})),
         )
         for i in range(2)
@@ -278,6 +280,7 @@ def test_multi_worker_training_with_two_local_workers(fashion, tmp_path):
     assert metrics["test_accuracy"] > 0.2  # chance: 0.1
     assert metrics["export"]["lce_binary_convs"] > 0  # exported outside the strategy
     assert "test accuracy" in outputs[0][0] and "test accuracy" not in outputs[1][0]
+    assert not list(scratch.glob("keras_bnn_worker_*"))  # worker 1's saves are cleaned up
 
 
 def interrupt_after_first_epoch(run_dir, stage):

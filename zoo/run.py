@@ -247,11 +247,14 @@ def _for_distribution(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def _save_model(model: keras.Model, path: pathlib.Path, chief: bool, **save_options) -> None:
-    """Saves on every worker (collective under multi-worker), for real on the chief only."""
-    if not chief:
-        path = pathlib.Path(tempfile.mkdtemp(prefix="keras_bnn_worker_")) / path.name
-    with files.replaced_atomically(path) as temporary:
-        model.save(temporary, **save_options)
+    """Saves on every worker (collective under multi-worker), for real on the chief only;
+    the other workers save into a temporary folder that is removed afterwards."""
+    if chief:
+        with files.replaced_atomically(path) as temporary:
+            model.save(temporary, **save_options)
+        return
+    with tempfile.TemporaryDirectory(prefix="keras_bnn_worker_") as scratch:
+        model.save(pathlib.Path(scratch) / path.name, **save_options)
 
 
 def _run_stage(request: RunRequest, index: int, stage: Stage, previous_model: keras.Model | None,
