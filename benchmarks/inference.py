@@ -1,6 +1,6 @@
 """Zoo models deployed with LCE next to their float twins: file size and latency.
 
-    python benchmarks/inference.py                      # the README table (224x224, 1 thread)
+    python benchmarks/inference.py                      # the results table (224x224, 1 thread)
     python benchmarks/inference.py --models=bnn_resnet20,recu_resnet20 --input_size=32
 
 Per model: the LCE flatbuffer (BinaryDuo's in its decoupled, deployable form) with its

@@ -85,6 +85,7 @@ def convert_saved_model(directory: str | os.PathLike) -> bytes:
     """`larq_compute_engine.convert_saved_model(directory)`, run in the converter process.
 
     ```python
+    import keras_bnn
     import tensorflow as tf
     from keras_bnn.converter_process import convert_saved_model
 
@@ -95,7 +96,7 @@ def convert_saved_model(directory: str | os.PathLike) -> bytes:
     ```
 
     # Arguments
-        directory: A SavedModel folder.
+        directory: A SavedModel folder; a relative path is read from the current folder.
 
     # Returns
         The flatbuffer, bytes.
@@ -106,7 +107,8 @@ def convert_saved_model(directory: str | os.PathLike) -> bytes:
     """
     process = _converter()
     try:
-        process.stdin.write(f"{directory}\n".encode())
+        # The process keeps the folder it started in: send where the caller means.
+        process.stdin.write(f"{os.path.abspath(directory)}\n".encode())
         process.stdin.flush()
         status = _read(process.stdout, 1)
         (size,) = struct.unpack("<Q", _read(process.stdout, 8))

@@ -23,8 +23,18 @@ no faster: the LCE interpreter runs int8 ops with TFLite's own kernels, not XNNP
 (`python benchmarks/latency_breakdown.py`).
 
 ```python
+import keras_bnn
+import zoo
+from keras_bnn import data
+from keras_bnn.int8 import calibrate, with_fake_quant
+
+model = zoo.get_model("bnn_small", width=16)
+mnist = data.load("mnist", max_train_examples=256, max_test_examples=64)
+calibration_images, _ = next(iter(mnist.train_dataset(256, augment=False)))
 ranges = calibrate(model, calibration_images)          # real images, a few hundred
 quantized = with_fake_quant(model, ranges)            # convert this with LCE
+ranges["classifier"]  # (min, max) of the logits on those images
+ranges["conv1_bn"]    # SIGN_RANGE, (-0.001, 0.001): only ever binarized (by conv2)
 ```
 
 References:
@@ -128,7 +138,14 @@ def quantized_outputs(model: keras.Model,
       range, `SIGN_RANGE`.
 
     ```python
+    import keras_bnn
+    import zoo
+    from keras_bnn.int8 import quantized_outputs
+
+    model = zoo.get_model("bnn_small")
     names = [layer.name for layer in quantized_outputs(model)]
+    # ['conv1_bn', 'conv2_bn', 'conv3_bn', 'global_average_pooling2d', 'classifier']:
+    # no conv (fused into its BatchNorm, or binary), no max-pooling
     ```
 
     # Raises
@@ -232,7 +249,15 @@ def with_fake_quant(model: keras.Model, ranges: dict[str, tuple[float, float]]) 
     `keras_bnn.export.convert`, not for training or saving.
 
     ```python
+    import keras_bnn
+    import numpy as np
+    import zoo
+    from keras_bnn.int8 import calibrate, with_fake_quant
+
+    model = zoo.get_model("bnn_small", width=16)
+    calibration_images = np.random.default_rng(0).normal(size=(64, 28, 28, 1))  # use real ones
     quantized = with_fake_quant(model, calibrate(model, calibration_images))
+    quantized.get_layer("conv1_bn_int8")  # wraps conv1_bn, rounding its output to 8 bits
     ```
 
     # Arguments

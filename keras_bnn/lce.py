@@ -8,8 +8,15 @@ returns its outputs in the order of the Keras model's, which is not the order th
 interpreter gives them in.
 
 ```python
+import keras_bnn
+import numpy as np
+import zoo
+from keras_bnn.lce import lce_flatbuffer, run
+
+model = zoo.get_model("bnn_small", width=16)
+images = np.random.default_rng(0).normal(size=(4, 28, 28, 1)).astype("float32")
 flatbuffer = lce_flatbuffer(model)
-outputs = run(flatbuffer, images)  # a list: one array per output of `model`
+outputs = run(flatbuffer, images)  # a list: one array per output of `model`, here (4, 10)
 ```
 """
 
@@ -61,6 +68,9 @@ def available_kernels() -> list[str]:
     instruction sets the CPU has (none where the runtime cannot be built).
 
     ```python
+    import keras_bnn
+    from keras_bnn.lce import available_kernels
+
     available_kernels()  # [..., "xnnpack", "runtime", "runtime_avx512", ...]
     ```
     """
@@ -77,6 +87,9 @@ def default_kernel() -> str:
     runtime runs, else `FALLBACK_KERNEL`.
 
     ```python
+    import keras_bnn
+    from keras_bnn.lce import default_kernel
+
     default_kernel()  # "runtime" on x86-64 Linux with gcc, "xnnpack" elsewhere
     ```
     """
@@ -88,8 +101,16 @@ def lce_interpreter(flatbuffer: bytes, kernel: str | None = None,
     """An interpreter of an LCE flatbuffer, running its binary ops with `kernel`.
 
     ```python
+    import keras_bnn
+    import numpy as np
+    import zoo
+    from keras_bnn.lce import lce_flatbuffer, lce_interpreter
+
+    flatbuffer = lce_flatbuffer(zoo.get_model("bnn_small", width=16))
+    images = np.random.default_rng(0).normal(size=(4, 28, 28, 1)).astype("float32")
     outputs = lce_interpreter(flatbuffer).predict(images)         # keras_bnn's runtime
     outputs = lce_interpreter(flatbuffer, "reference").predict(images)  # LCE's reference
+    outputs.shape  # (4, 10)
     ```
 
     # Arguments
@@ -134,7 +155,18 @@ def run(flatbuffer: bytes, inputs: np.ndarray | list[np.ndarray],
     here, as `tf.nest.flatten(model.predict(inputs))` orders the Keras ones.
 
     ```python
+    import keras_bnn
+    import numpy as np
+    import tensorflow as tf
+    import zoo
+    from keras_bnn.lce import lce_flatbuffer, run
+
+    model = zoo.get_model("bnn_small", width=16)
+    two_output_model = tf.keras.Model(model.inputs,
+                                      [model.output, model.get_layer("conv3_bn").output])
+    images = np.random.default_rng(0).normal(size=(4, 28, 28, 1)).astype("float32")
     logits, features = run(lce_flatbuffer(two_output_model), images)
+    logits.shape, features.shape  # (4, 10), (4, 7, 7, 16): in the Keras model's order
     ```
 
     # Returns
@@ -167,7 +199,15 @@ def inference_function(model: keras.Model) -> Callable:
     """The model's inference call (`training=False`) traced once for a batch of 1.
 
     ```python
-    tf.lite.TFLiteConverter.from_concrete_functions([inference_function(model)], model)
+    import keras_bnn
+    import tensorflow as tf
+    import zoo
+    from keras_bnn.lce import inference_function
+
+    model = zoo.get_model("bnn_small", width=16)
+    function = inference_function(model)
+    function(tf.zeros((1, 28, 28, 1))).shape  # (1, 10)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
     ```
     """
     signature = [tf.TensorSpec((1, *tensor.shape[1:]), tensor.dtype) for tensor in model.inputs]

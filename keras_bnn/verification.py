@@ -18,8 +18,15 @@ spread past the next cut), a shifted or otherwise wrong map differs at its own c
 about as much as its size.
 
 ```python
-check = check_binary_convs(model, images[:4], {"conv2d_1", "conv2d_2"})
-print(check.local[0])  # conv2d_1 input: mean relative difference 1.7e-07, ...
+import keras_bnn
+import numpy as np
+import zoo
+from keras_bnn.verification import check_binary_convs
+
+model = zoo.get_model("bnn_small", width=16)
+images = np.random.default_rng(0).normal(size=(4, 28, 28, 1)).astype("float32")
+check = check_binary_convs(model, images[:4], {"conv2", "conv3"})
+print(check.local[0])  # conv2 input: mean relative difference 8.7e-08, ...
 ```
 """
 
@@ -89,7 +96,17 @@ def compare(name: str, expected: np.ndarray, got: np.ndarray) -> Comparison:
     """The `Comparison` of the LCE tensor `got` with the Keras tensor `expected`.
 
     ```python
-    compare("output 0", model.predict(x), lce.run(flatbuffer, x)[0]).mean_rel_diff
+    import keras_bnn
+    import numpy as np
+    import zoo
+    from keras_bnn import lce
+    from keras_bnn.verification import compare
+
+    model = zoo.get_model("bnn_small", width=16)
+    flatbuffer = lce.lce_flatbuffer(model)
+    x = np.random.default_rng(0).normal(size=(4, 28, 28, 1)).astype("float32")
+    compare("output 0", model.predict(x, verbose=0), lce.run(flatbuffer, x)[0]).mean_rel_diff
+    # about 1e-7: float rounding
     ```
     """
     difference, scale = np.abs(got - expected), np.abs(expected)
@@ -146,8 +163,14 @@ def probe_twin(model: keras.Model,
     named binary convs as extra outputs after its own; and their names.
 
     ```python
-    twin, names = probe_twin(model, {"conv2d_1"})
-    names  # ['conv2d_1 input', 'conv2d_1 output']
+    import keras_bnn
+    import zoo
+    from keras_bnn.verification import probe_twin
+
+    model = zoo.get_model("bnn_small")
+    twin, names = probe_twin(model, {"conv2"})
+    names  # ['conv2 input', 'conv2 output']
+    len(twin.outputs)  # 3: the model's logits, then those two tensors
     ```
 
     # Arguments
@@ -175,8 +198,19 @@ def cut_model(model: keras.Model, binary_convs: Iterable[str],
     tensors cut before it, given as inputs.
 
     ```python
-    cut = cut_model(model, {"conv2d_1"}, [(8, 8, 16), (8, 8, 32)])
-    local = cut.predict([images, *lce_values_at_the_cuts])
+    import keras_bnn
+    import numpy as np
+    import zoo
+    from keras_bnn.lce import lce_flatbuffer, run
+    from keras_bnn.verification import cut_model, probe_twin
+
+    model = zoo.get_model("bnn_small", width=16)
+    images = np.random.default_rng(0).normal(size=(4, 28, 28, 1)).astype("float32")
+    twin, names = probe_twin(model, {"conv2"})
+    lce_values_at_the_cuts = run(lce_flatbuffer(twin), images)[1:]  # conv2's input, output
+    cut = cut_model(model, {"conv2"}, [(28, 28, 8), (28, 28, 16)])
+    local = cut.predict([images, *lce_values_at_the_cuts], verbose=0)
+    # Keras's logits and conv2's input and output, each from LCE's values before it
     ```
 
     # Arguments
@@ -216,7 +250,14 @@ def keras_outputs(model: keras.Model, inputs: list[np.ndarray]) -> list[np.ndarr
     few samples of a check.
 
     ```python
-    logits, = keras_outputs(model, [images])
+    import keras_bnn
+    import numpy as np
+    import zoo
+    from keras_bnn.verification import keras_outputs
+
+    model = zoo.get_model("bnn_small")
+    images = np.random.default_rng(0).normal(size=(4, 28, 28, 1)).astype("float32")
+    logits, = keras_outputs(model, [images])  # a NumPy array, (4, 10)
     ```
     """
     outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
@@ -231,7 +272,14 @@ def check_binary_convs(model: keras.Model, inputs: np.ndarray | list[np.ndarray]
     before them (see the module docstring).
 
     ```python
-    check = check_binary_convs(model, images, {"conv2d_1"})
+    import keras_bnn
+    import numpy as np
+    import zoo
+    from keras_bnn.verification import check_binary_convs
+
+    model = zoo.get_model("bnn_small", width=16)
+    images = np.random.default_rng(0).normal(size=(8, 28, 28, 1)).astype("float32")
+    check = check_binary_convs(model, images, {"conv2"})
     check.first_difference()  # None where LCE matches Keras end to end
     ```
 

@@ -33,6 +33,16 @@ def test_the_converter_process_gives_the_bytes_of_the_converter_itself():
             lce.convert_saved_model(directory)
 
 
+def test_a_relative_path_is_read_from_the_callers_folder_not_the_processes(tmp_path,
+                                                                           monkeypatch):
+    model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)])
+    tf.saved_model.save(model, str(tmp_path / "first"))
+    converter_process.convert_saved_model(tmp_path / "first")  # the process runs, elsewhere
+    monkeypatch.chdir(tmp_path)
+    tf.saved_model.save(model, "relative")
+    assert converter_process.convert_saved_model("relative")[4:8] == b"TFL3"
+
+
 def test_a_converter_crash_is_an_export_error_and_the_next_export_works(crashing_converter,
                                                                           monkeypatch):
     model = zoo.get_model("bnn_small")

@@ -57,6 +57,9 @@ def deployed_options(name: str) -> dict:
     others as they are.
 
     ```python
+    import keras_bnn
+    import zoo
+
     zoo.deployed_options("binaryduo_resnet18")  # {'stage': 'decoupled'}
     zoo.deployed_options("recu_resnet18")  # {}
     ```
@@ -68,6 +71,9 @@ def parse_options(pairs: list[str]) -> dict:
     """Builder options from `name=value` texts (values are Python literals, else strings).
 
     ```python
+    import keras_bnn
+    import zoo
+
     zoo.parse_options(["width=45", "stem=cifar"])  # {'width': 45, 'stem': 'cifar'}
     ```
 
@@ -93,6 +99,9 @@ def get_model(name: str, *, input_shape: tuple[int, int, int] | None = None,
     """Builds the zoo model `name`, optionally with trained weights.
 
     ```python
+    import keras_bnn
+    import zoo
+
     model = zoo.get_model("bnn_vgg_small", weights="fashion_mnist")  # registered weights
     features = zoo.get_model("recu_vgg_small", weights="cifar10", include_top=False)
     model.save("vgg_small.keras")
@@ -152,6 +161,9 @@ def check_options(name: str, options: dict) -> None:
     """Checks builder options of the zoo model `name` before anything is built.
 
     ```python
+    import keras_bnn
+    import zoo
+
     zoo.check_options("bnn_vgg_small", {"width_multiplier": 0.5})  # fine
     try:
         zoo.check_options("bnn_vgg_small", {"width_multiplier": "abc"})

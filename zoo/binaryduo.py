@@ -5,8 +5,9 @@ or already decoupled (`stage="decoupled"`, `keras_bnn.decouple` of the former: s
 Decoupling doubles every binary conv's input channels, so the ternary networks are about
 1/sqrt(2) as wide as the baselines (the widths of BinaryDuo's official code, which the
 paper reconfigures so that the decoupled networks keep the baselines' parameters and
-binary operations; the README's table compares each with its baseline). AlexNet and
-ResNet-18 also come at `widths="matched"`, because their official widths miss that.
+binary operations; `python benchmarks/binaryduo_sizes.py` compares each with its
+baseline, as the BinaryDuo guide of the docs shows). AlexNet and ResNet-18 also come at
+`widths="matched"`, because their official widths miss that.
 
 ```python
 import zoo

@@ -39,7 +39,11 @@ class RunRequest:
     train.py's flags fill it). `None` fields take the recipe's or the data set's defaults.
 
     ```python
+    import keras_bnn
+    from zoo.recipes import RunRequest
+
     request = RunRequest(model="recu_resnet20", dataset="cifar10", epochs=100)
+    request.recipe  # None: the model's default recipe (`default_recipe`)
     ```
 
     # Arguments
@@ -280,6 +284,9 @@ def binaryduo_epochs(total_epochs: int) -> tuple[int, int]:
     training time.
 
     ```python
+    import keras_bnn
+    from zoo.recipes import binaryduo_epochs
+
     binaryduo_epochs(8)  # (6, 2)
     ```
 

@@ -240,7 +240,7 @@ def recu_small(*, input_shape: tuple[int, int, int] = (28, 28, 1), num_classes: 
 
     Small enough to train on a CPU. How accurate the `recu` recipe makes it on
     Fashion-MNIST, against the other methods at the same size, is measured in
-    benchmarks/results/accuracy_fashion_mnist.md (the README has the command).
+    benchmarks/results/accuracy_fashion_mnist.md, which names the command that wrote it.
 
     ```python
     import zoo

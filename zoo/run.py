@@ -70,6 +70,9 @@ def run_identity(request: RunRequest) -> dict:
     """The fields of `request` that define a run's result: how a resumed run is recognised.
 
     ```python
+    import keras_bnn
+    from zoo.run import RunRequest, run_identity
+
     run_identity(RunRequest(strategy="mirrored")) == run_identity(RunRequest())  # True
     ```
     """

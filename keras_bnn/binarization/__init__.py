@@ -21,9 +21,25 @@ mistakes that hand-written conversions make are fixed on the way:
   full precision, and the report says why.
 
 ```python
+import keras_bnn
+import numpy as np
+import tensorflow as tf
+
+float_model = tf.keras.Sequential([
+    tf.keras.Input((28, 28, 1)),
+    tf.keras.layers.Conv2D(16, 3, name="conv1"),
+    tf.keras.layers.BatchNormalization(),
+    tf.keras.layers.ReLU(),
+    tf.keras.layers.Conv2D(32, 3, name="conv2"),
+    tf.keras.layers.BatchNormalization(),
+    tf.keras.layers.ReLU(),
+    tf.keras.layers.GlobalAveragePooling2D(),
+    tf.keras.layers.Dense(10, name="logits"),
+])
 binary = keras_bnn.binarize(float_model, "recu", verbose=True)  # prints the report
-binary.compile(...); binary.fit(...)
-print(binary.binarization_report)
+binary.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+binary.fit(np.random.rand(8, 28, 28, 1), np.random.randint(0, 10, 8), verbose=0)
+print(binary.binarization_report)  # binarize(method='recu'): 1 layers binarized, ...
 ```
 
 Methods (`METHODS`, in `methods`): `"bnn"` (BNN, Courbariaux et al. 2016), `"recu"` (ReCU,
@@ -50,8 +66,23 @@ def binarize(model: keras.Model, method: str | Method = "bnn", *,
     """Turns a float Keras model into a binary one with the method's quantizers.
 
     ```python
-    binary = keras_bnn.binarize(float_model, "recu", verbose=True)
+    import keras_bnn
+    import tensorflow as tf
+
+    float_model = tf.keras.Sequential([
+        tf.keras.Input((28, 28, 1)),
+        tf.keras.layers.Conv2D(16, 3, name="conv1"),
+        tf.keras.layers.BatchNormalization(),
+        tf.keras.layers.Conv2D(32, 3, name="conv2"),
+        tf.keras.layers.BatchNormalization(),
+        tf.keras.layers.Conv2D(32, 3, name="conv3"),
+        tf.keras.layers.BatchNormalization(),
+        tf.keras.layers.GlobalAveragePooling2D(),
+        tf.keras.layers.Dense(10, name="logits"),
+    ])
+    binary = keras_bnn.binarize(float_model, "recu", verbose=True)  # prints the report
     binary = keras_bnn.binarize(float_model, method="bnn", input_quantizer="approx_sign")
+    binary.binarization_report.binarized  # ['conv2', 'conv3']: the first and last stay float
     ```
 
     The methods (`METHODS`):

@@ -33,9 +33,21 @@ class Method:
     """How `binarize` quantizes: the quantizers of its binary layers, and the paper.
 
     ```python
+    import keras_bnn
+    import tensorflow as tf
+    from keras_bnn.binarization import Method
+
+    model = tf.keras.Sequential([
+        tf.keras.Input((28, 28, 1)),
+        tf.keras.layers.Conv2D(16, 3, name="conv1"),
+        tf.keras.layers.Conv2D(32, 3, name="conv2"),
+        tf.keras.layers.GlobalAveragePooling2D(),
+        tf.keras.layers.Dense(10, name="logits"),
+    ])
     mine = Method("mine", input_quantizer="approx_sign", kernel_quantizer="ste_sign",
                   kernel_constraint="weight_clip", reference="my experiment")
     binary = keras_bnn.binarize(model, mine)
+    binary.get_layer("conv2").input_quantizer  # larq's ApproxSign
     ```
 
     # Attributes

@@ -17,7 +17,20 @@ class LayerChange:
     """What `binarize` did to one layer.
 
     ```python
-    LayerChange("conv2", "Conv2D", "QuantConv2D", ["pads with +1 (pad_values=1.0)"])
+    import keras_bnn
+    import tensorflow as tf
+    from keras_bnn.binarization import LayerChange
+
+    model = tf.keras.Sequential([
+        tf.keras.Input((28, 28, 1)),
+        tf.keras.layers.Conv2D(16, 3, name="conv1"),
+        tf.keras.layers.Conv2D(32, 3, padding="same", name="conv2"),
+        tf.keras.layers.GlobalAveragePooling2D(),
+        tf.keras.layers.Dense(10, name="logits"),
+    ])
+    change = keras_bnn.binarize(model).binarization_report.changes[1]
+    change  # LayerChange(layer='conv2', was='Conv2D', now='QuantConv2D', notes=[...])
+    assert isinstance(change, LayerChange)
     ```
 
     # Attributes
@@ -38,8 +51,20 @@ class BinarizationReport:
     """Layer by layer, what `binarize` changed, kept full precision (and why) and fixed.
 
     ```python
-    report = binary.binarization_report
-    report.binarized  # ['conv2d_1', 'conv2d_2']
+    import keras_bnn
+    import tensorflow as tf
+
+    model = tf.keras.Sequential([
+        tf.keras.Input((28, 28, 1)),
+        tf.keras.layers.Conv2D(16, 3, name="conv1"),
+        tf.keras.layers.Conv2D(32, 3, name="conv2"),
+        tf.keras.layers.Conv2D(32, 3, name="conv3"),
+        tf.keras.layers.GlobalAveragePooling2D(),
+        tf.keras.layers.Dense(10, name="logits"),
+    ])
+    report = keras_bnn.binarize(model).binarization_report
+    report.binarized  # ['conv2', 'conv3']
+    report.kept_full_precision  # {'conv1': 'kept full precision as asked ...', 'logits': ...}
     ```
 
     # Attributes

@@ -22,11 +22,18 @@ given), in `$KERAS_BNN_DATA_DIR/<name>` and `$KERAS_BNN_DATA_DIR`, and in the sy
 location of Debian's dataset packages, `/usr/share/datasets/<name>` (with `-` for `_`).
 
 ```python
+import keras_bnn
+import tensorflow as tf
+import zoo
 from keras_bnn import data
 
-cifar = data.load("cifar10", "/data/cifar10")
-model.fit(cifar.train_dataset(128, seed=1), steps_per_epoch=390, epochs=200,
-          validation_data=cifar.test_dataset(512))
+mnist = data.load("mnist", max_train_examples=256, max_test_examples=128)
+model = zoo.get_model("bnn_small", input_shape=mnist.input_shape,
+                      num_classes=mnist.num_classes)
+model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=["accuracy"])
+model.fit(mnist.train_dataset(32, seed=1), steps_per_epoch=2, epochs=1,
+          validation_data=mnist.test_dataset(64), verbose=0)
 ```
 
 Where things live: this `__init__` holds the API, where local files are looked for and the
@@ -99,10 +106,13 @@ class DataNotFoundError(FileNotFoundError):
 
     # Example
         ```python
+        import keras_bnn
+        from keras_bnn import data
+
         try:
-            cifar = keras_bnn.data.load("cifar10", "/data/cifar10")
-        except keras_bnn.data.DataNotFoundError as error:
-            print(error)  # every place tried, and how to provide the files
+            cifar = data.load("cifar10", "no_such_folder")
+        except data.DataNotFoundError as error:
+            print(error)  # data_dir no_such_folder for cifar10 does not exist.
         ```
     """
 
@@ -127,9 +137,13 @@ class DataSet:
 
     # Example
         ```python
-        mnist = keras_bnn.data.load("mnist")
+        import keras_bnn
+        from keras_bnn import data
+
+        mnist = data.load("mnist", max_train_examples=64, max_test_examples=64)
         images, labels = next(iter(mnist.train_dataset(batch_size=32)))
-        assert images.shape == (32,) + mnist.input_shape
+        assert images.shape == (32,) + mnist.input_shape  # (32, 28, 28, 1)
+        mnist.num_classes, mnist.num_train  # (10, 64)
         ```
     """
 
@@ -176,7 +190,14 @@ class DataSet:
 
         # Example
             ```python
+            import keras_bnn
+            import tensorflow as tf
+            from keras_bnn import data
+
+            data_set = data.load("mnist", max_train_examples=256, max_test_examples=64)
+            optimizer = tf.keras.optimizers.Adam()
             train = data_set.train_dataset(128, seed=3, start_step=optimizer.iterations)
+            images, labels = next(iter(train))  # float32 (128, 28, 28, 1), int32 (128,)
             ```
         """
         _check_positive("batch_size", batch_size)
@@ -212,7 +233,16 @@ class DataSet:
 
         # Example
             ```python
-            model.evaluate(data_set.test_dataset(512))
+            import keras_bnn
+            import tensorflow as tf
+            import zoo
+            from keras_bnn import data
+
+            data_set = data.load("mnist", max_train_examples=64, max_test_examples=256)
+            model = zoo.get_model("bnn_small")
+            model.compile(loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          metrics=["accuracy"])
+            model.evaluate(data_set.test_dataset(128), verbose=0)  # [loss, accuracy]
             ```
         """
         _check_positive("batch_size", batch_size)
@@ -265,8 +295,26 @@ def load(
 
     # Example
         ```python
-        quick = keras_bnn.data.load("cifar10", max_train_examples=1000)
-        flowers = keras_bnn.data.load("folder:/data/flowers", image_size=96)
+        import pathlib
+
+        import keras_bnn
+        import numpy as np
+        import tensorflow as tf
+        from keras_bnn import data
+
+        quick = data.load("mnist", max_train_examples=1000)  # found in $KERAS_BNN_DATA_DIR
+        quick.num_train, quick.num_test  # (1000, 10000)
+
+        # An image folder: train/<class>/*, test/<class>/* (here 4 random PNGs per class).
+        for split in ("train", "test"):
+            for name in ("cat", "dog"):
+                folder = pathlib.Path("pets", split, name)
+                folder.mkdir(parents=True)
+                for index in range(4):
+                    pixels = np.random.randint(0, 256, (40, 40, 3), np.uint8)
+                    tf.io.write_file(str(folder / f"{index}.png"), tf.io.encode_png(pixels))
+        pets = data.load("folder:pets", image_size=32)
+        pets.input_shape, pets.class_names  # ((32, 32, 3), ('cat', 'dog'))
         ```
     """
     for argument, value in (("max_train_examples", max_train_examples),

@@ -48,7 +48,15 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     # Example
         ```python
-        labels = read_idx("mnist/t10k-labels-idx1-ubyte.gz")  # shape (10000,), uint8
+        import os
+        import pathlib
+
+        import keras_bnn
+        from keras_bnn.data import read_idx
+
+        mnist = pathlib.Path(os.environ.get("KERAS_BNN_DATA_DIR", "."), "mnist")
+        labels = read_idx(mnist / "t10k-labels-idx1-ubyte.gz")  # shape (10000,), uint8
+        images = read_idx(mnist / "t10k-images-idx3-ubyte.gz")  # shape (10000, 28, 28), uint8
         ```
     """
     path = pathlib.Path(path)

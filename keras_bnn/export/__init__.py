@@ -12,10 +12,19 @@ ranges calibrated on `calibration_data` (`keras_bnn.int8`); the check is then th
 agreement with the Keras model on `sample_inputs`, at least `min_agreement`.
 
 ```python
-result = keras_bnn.export.convert(model, "model.tflite", sample_inputs=test_images[:16])
-result = keras_bnn.export.convert(model, "model_int8.tflite", int8=True,
-                                  calibration_data=train_images[:500],
-                                  sample_inputs=test_images, sample_labels=test_labels)
+import keras_bnn
+import zoo
+from keras_bnn import data
+from keras_bnn.export import convert
+
+model = zoo.get_model("bnn_vgg_small", weights="mnist")  # trained, registered weights
+mnist = data.load("mnist", max_train_examples=500, max_test_examples=200)
+train_images, _ = next(iter(mnist.train_dataset(500, augment=False)))
+test_images, test_labels = next(iter(mnist.test_dataset(200)))
+
+result = convert(model, "model.tflite", sample_inputs=test_images[:16])
+result = convert(model, "model_int8.tflite", int8=True, calibration_data=train_images,
+                 sample_inputs=test_images, sample_labels=test_labels)
 print(result.report())  # ..., top-1 agreement with Keras, both accuracies
 ```
 

@@ -65,8 +65,12 @@ def op_histogram(flatbuffer: bytes) -> collections.Counter:
     """Counts the operators of a TFLite flatbuffer by name.
 
     ```python
-    op_histogram(lce_flatbuffer(model))
-    # Counter({'LceBconv2d': 5, 'LceQuantize': 5, 'CONV_2D': 1, ...})
+    import keras_bnn
+    import zoo
+    from keras_bnn.export import lce_flatbuffer, op_histogram
+
+    op_histogram(lce_flatbuffer(zoo.get_model("bnn_small", width=16)))
+    # Counter({'LceQuantize': 2, 'LceBconv2d': 2, 'MAX_POOL_2D': 2, 'MUL': 2, 'CONV_2D': 1, ...})
     ```
 
     # Arguments
@@ -85,7 +89,14 @@ def float_ops(flatbuffer: bytes) -> collections.Counter:
     Those with a float32 output, but for `DEQUANTIZE`, which only converts an int8 result.
 
     ```python
-    result = convert(model, int8=True, calibration_data=images, sample_inputs=images)
+    import keras_bnn
+    import numpy as np
+    import zoo
+    from keras_bnn.export import convert, float_ops
+
+    model = zoo.get_model("bnn_small", width=16)
+    images = np.random.default_rng(0).normal(size=(64, 28, 28, 1)).astype("float32")
+    result = convert(model, int8=True, calibration_data=images, verify=False)
     float_ops(result.flatbuffer)  # the ops still in float32: the first conv, say
     ```
 

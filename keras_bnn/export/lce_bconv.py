@@ -28,6 +28,10 @@ def binary_convs(model: keras.Model) -> list[keras.layers.Layer]:
     These are the layers LCE should run as `LceBconv2d`.
 
     ```python
+    import keras_bnn
+    import zoo
+    from keras_bnn.export import binary_convs
+
     [layer.name for layer in binary_convs(zoo.get_model("bnn_small"))]
     # ['conv2', 'conv3']
     ```
