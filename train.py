@@ -33,12 +33,13 @@ flags.DEFINE_string("dataset", DEFAULT.dataset,
                     "mnist, fashion_mnist, cifar10, folder:PATH or a tensorflow-datasets name.")
 flags.DEFINE_string("data_dir", None, "Directory of the data set (searched for otherwise).")
 flags.DEFINE_enum("recipe", None, recipes.recipe_names(),
-                  "Training recipe (its stages); default: the model's method's (binaryduo for "
-                  "binaryduo_* models, recu for recu_*), else single.")
-flags.DEFINE_integer("epochs", DEFAULT.epochs, "Training epochs (of the first stage).",
+                  "Training recipe (its stages); default: the one the zoo registers with "
+                  "the model (zoo.registry.entry(model).recipe).")
+flags.DEFINE_integer("epochs", DEFAULT.epochs, "Training epochs of each stage (BinaryDuo: of its "
+                     "ternary stage; see --stage2_epochs).",
                      lower_bound=1)
-flags.DEFINE_integer("stage2_epochs", None, "Epochs of the second stage of two-stage recipes "
-                     "(default: the recipe's).", lower_bound=1)
+flags.DEFINE_integer("stage2_epochs", None, "Epochs of BinaryDuo's decoupled stage "
+                     "(default: the recipe's share of --epochs).", lower_bound=1)
 flags.DEFINE_integer("batch_size", DEFAULT.batch_size, "Global batch size.", lower_bound=1)
 flags.DEFINE_enum("optimizer", None, list(optimizers.OPTIMIZERS), "Optimizer (recipe's default).")
 flags.DEFINE_float("learning_rate", None, "Base learning rate (recipe's default).",
@@ -69,7 +70,7 @@ flags.DEFINE_enum("strategy", DEFAULT.strategy, ["default", "mirrored", "multi_w
                   "default: one device; mirrored: every local GPU (or logical CPU); "
                   "multi_worker: the cluster in TF_CONFIG.")
 flags.DEFINE_string("output_dir", None, "Run folder (default: runs/<timestamp>, or the "
-                    "newest unfinished run of the same command, which is resumed).")
+                    "newest unfinished run of the same request, which is resumed).")
 flags.DEFINE_boolean("export", DEFAULT.export, "Write model.tflite with Larq Compute Engine "
                      "at the end, verified against the Keras model on test images.")
 flags.DEFINE_integer("seed", DEFAULT.seed, "Random seed (weights and data order).")

@@ -1,8 +1,10 @@
 """The docs site builds in strict mode: a page for every public module, the benchmark
 results as written, the zoo page from the registry."""
 
+import itertools
 import pathlib
 import pkgutil
+import re
 
 import pytest
 import yaml
@@ -13,6 +15,7 @@ import keras_bnn
 import zoo
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
 def public_modules(package):
@@ -34,7 +37,8 @@ def test_every_public_module_has_an_api_page_in_the_navigation():
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text().replace("!!python", "#"))
     reference = next(entry["API reference"] for entry in config["nav"]
                      if isinstance(entry, dict) and "API reference" in entry)
-    pages = {page for entry in reference for page in entry.values()}
+    pages = {page for package in reference for entries in package.values()
+             for entry in entries for page in entry.values()}
     assert pages == {f"api/{path.name}" for path in (ROOT / "docs" / "api").glob("*.md")}
 
 
@@ -44,6 +48,16 @@ def test_the_benchmarks_page_includes_every_result_file_as_written():
     results = {f"benchmarks/results/{path.name}"
                for path in (ROOT / "benchmarks" / "results").glob("*.md")}
     assert included == results
+
+
+def test_the_training_guide_explains_every_flag_of_train_py():
+    import train  # defines its flags
+
+    flags = {flag.name for flag in train.FLAGS.flags_by_module_dict()["train"]}
+    page = (ROOT / "docs" / "guides" / "training.md").read_text()
+    explained = {name for line in page.splitlines() if line.startswith("| `--")
+                 for name in re.findall(r"`--(\w+)`", line.split(" | ")[0])}
+    assert explained - {"noexport"} == flags
 
 
 @pytest.mark.slow
@@ -61,5 +75,40 @@ def test_the_docs_build_in_strict_mode(tmp_path):
     assert command in (ROOT / "benchmarks/results/inference.md").read_text()
     assert command in benchmarks
     zoo_page = (tmp_path / "site" / "zoo" / "index.html").read_text()
-    assert all(f"<code>{name}</code>" in zoo_page for name in zoo.list_models())
-    assert zoo_page.count("<tr>") == 2 + len(zoo.list_models()) + len(zoo.weights.entries())
+    assert all(f"<code>{name}</code>" in zoo_page for name in zoo.list_models())  # the hook's
+    assert all(f"<td>{name}</td>" in zoo_page for name in zoo.list_models())  # zoo/sizes.md
+    # Three tables, headers included: the models, their sizes, the registered weights.
+    assert zoo_page.count("<tr>") == 3 + 2 * len(zoo.list_models()) + len(zoo.weights.entries())
+    assert "../shared" not in zoo_page  # a path users do not have
+
+
+def markdown_tables(text):
+    """Every Markdown table of `text`: (header cells, rows of cells)."""
+    tables, lines = [], text.splitlines()
+    for index, line in enumerate(lines[:-1]):
+        if line.startswith("| ") and lines[index + 1].startswith("| ---"):
+            rows = itertools.takewhile(lambda row: row.startswith("| "), lines[index + 2:])
+            tables.append((cells(line), [cells(row) for row in rows]))
+    return tables
+
+
+def cells(row):
+    return [cell.strip() for cell in row.strip().strip("|").split("|")]
+
+
+@pytest.mark.unit
+def test_the_readme_results_are_rows_of_the_result_files():
+    """The README's headline tables are columns of a result file's table, copied unchanged:
+    a rerun benchmark whose numbers moved fails here until the README follows."""
+    results = "\n".join(path.read_text() for path in (ROOT / "benchmarks/results").glob("*.md"))
+    result_tables = markdown_tables(results)
+    section = README.read_text().split("\n## Results\n")[1].split("\n## ")[0]
+    readme_tables = markdown_tables(section)
+    assert len(readme_tables) >= 2
+    for header, rows in readme_tables:
+        sources = [(h, r) for h, r in result_tables if set(header) <= set(h)]
+        assert sources, f"no result file has a table with the columns {header}"
+        for row in rows:
+            assert any(
+                {h[i]: cell for i, cell in enumerate(r)}.items() >= dict(zip(header, row)).items()
+                for h, rs in sources for r in rs), f"README row {row} is in no result file"

@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
+import zoo.__main__ as zoo_cli
 from zoo import registry
 from keras_bnn import quantizers
 
@@ -254,6 +255,26 @@ def test_larq_summary_reports_binary_weights_and_macs(name):
         for layer in model.layers if isinstance(layer, lq.layers.QuantConv2D)
     )
     assert profile.weight_count(1) == binary_weights > 0
+
+
+def size_table_rows():
+    """The rows of the committed size table the docs' zoo page includes (`zoo/sizes.md`),
+    by model name."""
+    lines = zoo_cli.SIZES_FILE.read_text().splitlines()
+    return {line.split(" | ")[0].removeprefix("| "): line for line in lines
+            if line.startswith("| ") and not line.startswith(("| model |", "| --- |"))}
+
+
+def test_the_docs_size_table_has_a_row_for_every_model_and_no_other():
+    assert sorted(size_table_rows()) == zoo.list_models(), "run: python -m zoo sizes"
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_the_docs_size_table_row_is_the_model_as_built_now(name):
+    """Every model as deployed, at its defaults (ImageNet ones at 224x224): about 15 s for
+    the whole zoo on 2 cores."""
+    (expected,) = zoo_cli.sizes_table([name]).splitlines()[2:]
+    assert size_table_rows().get(name) == expected, "stale: run python -m zoo sizes"
 
 
 def test_unknown_name_lists_the_valid_names():

@@ -1,12 +1,15 @@
 """The zoo from the command line: list the models, register trained weights.
 
     python -m zoo list [MODEL ...]
+    python -m zoo sizes [--output FILE]
     python -m zoo register RUN_DIR --key fashion_mnist [--option stage=decoupled]
                            [--data_source TEXT] [--url URL]
 
 `list` prints, per model at its default input shape, the parameters, the binary
 multiply-accumulates and the model size with 1-bit binary weights (as `lq.models.summary`
 counts them), then the registered weights: each configuration's size and test accuracy.
+`sizes` writes the first table, without the weights column, into `zoo/sizes.md`, which the
+docs' model-zoo page includes; tests/test_zoo.py fails when a row there is stale or missing.
 `register` copies the model of a finished `train.py` run into `zoo/pretrained/` as a
 weights file of the zoo model (its options from the run's metrics.json, plus `--option`),
 and records its SHA-256, test accuracy, data source and command in the registry.
@@ -33,8 +36,27 @@ def _profile_cells(model: keras.Model) -> list[str]:
             f"{profile.memory / 8 / 2**20:.3f}"]
 
 
+SIZES_FILE = pathlib.Path(__file__).with_name("sizes.md")
+SIZES_HEADER = ["model", "parameters", "binary MACs", "size (MiB)"]
+
+
+def size_row(name: str) -> list[str]:
+    """`name` as deployed: its name, parameters, binary MACs and size in MiB.
+
+    The model is built at its defaults with its deployable options
+    (`zoo.deployed_options`, e.g. BinaryDuo's decoupled stage).
+
+    ```python
+    import zoo.__main__ as cli
+
+    cli.size_row("bnn_small")  # ["bnn_small", "56,874", "21,676,032", "0.011"]
+    ```
+    """
+    return [name, *_profile_cells(zoo.get_model(name, **zoo.deployed_options(name)))]
+
+
 def model_row(name: str) -> list[str]:
-    """`name` at its defaults (BinaryDuo's decoupled), and its registered weights' keys.
+    """`name`'s `size_row`, and its registered weights' keys.
 
     ```python
     import zoo.__main__ as cli
@@ -43,8 +65,7 @@ def model_row(name: str) -> list[str]:
     ```
     """
     keys = ", ".join(entry.key for entry in zoo.weights.entries(name))
-    return [name, *_profile_cells(zoo.get_model(name, **zoo.deployed_options(name))),
-            keys or "-"]
+    return [*size_row(name), keys or "-"]
 
 
 def weights_row(entry: zoo.weights.WeightsEntry) -> list[str]:
@@ -106,6 +127,47 @@ def list_models(names: list[str]) -> None:
         print(markdown_table([weights_row(entry) for entry in entries],
                              ["model", "weights", "options", "input", "parameters",
                               "binary MACs", "size (MiB)", "top-1"]))
+
+
+def sizes_table(names: list[str] | None = None) -> str:
+    """The Markdown table of `size_row`s of `names` (every model when None): what
+    `write_sizes` writes for the docs.
+
+    ```python
+    import zoo.__main__ as cli
+
+    print(cli.sizes_table(["bnn_small"]))
+    # | model | parameters | binary MACs | size (MiB) |
+    # | --- | --- | --- | --- |
+    # | bnn_small | 56,874 | 21,676,032 | 0.011 |
+    ```
+    """
+    return markdown_table([size_row(name) for name in names or zoo.list_models()],
+                          SIZES_HEADER)
+
+
+def write_sizes(path: str | os.PathLike = SIZES_FILE) -> pathlib.Path:
+    """Writes `sizes_table()` of every model into `path` (`python -m zoo sizes`).
+
+    The default, `zoo/sizes.md`, is committed; the docs' model-zoo page includes it, and
+    tests/test_zoo.py checks each of its rows against the model as built now.
+
+    ```python
+    import zoo.__main__ as cli
+
+    cli.write_sizes("sizes.md")  # builds every zoo model
+    ```
+
+    # Arguments
+        path: The file to write.
+
+    # Returns
+        The path written.
+    """
+    path = pathlib.Path(path)
+    path.write_text(f"<!-- Written by `python -m zoo sizes`; do not edit. -->\n\n"
+                    f"{sizes_table()}\n")
+    return path
 
 
 def register(run_dir: str | os.PathLike, key: str, options: dict, url: str | None = None,
@@ -198,6 +260,10 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="the models, their size and registered weights")
     listing.add_argument("models", nargs="*", help="zoo models (default: all)")
+    sizing = commands.add_parser("sizes", help="write every model's size into the table "
+                                 "the docs include")
+    sizing.add_argument("--output", default=SIZES_FILE,
+                        help="the file to write (default: zoo/sizes.md, the committed one)")
     registering = commands.add_parser("register", help="register a train.py run's weights")
     registering.add_argument("run_dir", help="folder of a finished train.py run")
     registering.add_argument("--key", required=True, help="registry key, e.g. fashion_mnist")
@@ -210,6 +276,9 @@ def main(argv: list[str] | None = None) -> None:
     arguments = parser.parse_args(argv)
     if arguments.command == "list":
         list_models(arguments.models)
+        return
+    if arguments.command == "sizes":
+        print(f"wrote {write_sizes(arguments.output)}")
         return
     try:
         entry = register(arguments.run_dir, arguments.key, zoo.parse_options(arguments.option),

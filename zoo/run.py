@@ -190,7 +190,7 @@ def _strategy(request: RunRequest) -> tf.distribute.Strategy:
     if request.strategy == "multi_worker":
         if "TF_CONFIG" not in os.environ:
             raise RunError("--strategy=multi_worker needs the cluster in the TF_CONFIG "
-                           "environment variable (see the README).")
+                           "environment variable (see docs/guides/several_machines.md).")
         if request.output_dir is None:
             raise RunError("--strategy=multi_worker needs --output_dir, the same on every "
                            "worker.")

@@ -1,0 +1,34 @@
+"""Every code example users read runs as written: the README's and the docs pages'
+```python blocks, and the docstring examples shown in the API reference (tests/examples.py
+collects them)."""
+
+import pytest
+
+from examples import README, docstring_examples, failure_report, page_examples, run_examples
+
+PAGE_EXAMPLES = page_examples()
+
+
+def test_the_readme_and_the_docs_have_python_examples():
+    assert sum(where.startswith("README") for where, _ in PAGE_EXAMPLES) >= 1
+    assert sum(where.startswith("docs/guides") for where, _ in PAGE_EXAMPLES) >= 7
+
+
+def test_readme_opens_with_the_two_setup_commands():
+    first_lines = [line.strip() for line in README.read_text().splitlines()[:2]]
+    assert first_lines[0].startswith("make train")
+    assert first_lines[1].startswith("make test")
+
+
+@pytest.mark.slow
+def test_every_readme_and_docs_page_example_runs(tmp_path, shared_datasets):
+    failures = run_examples(PAGE_EXAMPLES, tmp_path)
+    assert not any(failures), failure_report(PAGE_EXAMPLES, failures)
+
+
+@pytest.mark.slow
+def test_every_docstring_example_of_the_api_reference_runs(tmp_path, shared_datasets):
+    examples = docstring_examples()
+    assert len(examples) >= 200  # every public module's page shows examples
+    failures = run_examples(examples, tmp_path)
+    assert not any(failures), failure_report(examples, failures)
