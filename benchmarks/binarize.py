@@ -6,7 +6,8 @@ For each seed: trains a plain Keras CNN (Conv-BN-ReLU blocks, the kind users hav
 float for `--epochs`, then for each method of `keras_bnn.binarize` compares
 (1) the trained float model binarized (`copy_weights=True`) and fine-tuned for `--epochs`,
 with (2) the same binary model from fresh weights (`copy_weights=False`) trained for the
-same `--epochs`. Same optimizer, schedule, batches and seed for both. BinaryDuo's models
+same `--epochs`. Every run trains with zoo's `single` recipe (Adam, learning rate 1e-3,
+cosine decay), with the same batches and seed for both. BinaryDuo's models
 are decoupled after training and evaluated in that deployable form (the same function).
 Prints and writes (`--output`.md/.json) the test accuracies, mean ± std over the seeds.
 """
@@ -20,6 +21,8 @@ from keras_bnn import data
 import tf_keras as keras
 from keras_bnn.binarization import METHODS, binarize
 from keras_bnn.callbacks import TauScheduler
+from keras_bnn.optimizers import make_optimizer
+from zoo import recipes
 import reporting  # benchmarks/reporting.py, beside this script
 
 flags.DEFINE_string("dataset", "fashion_mnist", "Data set, as keras_bnn.data.load takes it.")
@@ -50,10 +53,11 @@ def float_cnn(input_shape, num_classes):
 
 
 def fit(model, dataset, seed, callbacks=()):
-    """Trains `--epochs` with Adam and a cosine decay; returns the test accuracy."""
+    """Trains `--epochs` as the `single` recipe does; returns the test accuracy."""
     steps = dataset.num_train // FLAGS.batch_size
-    schedule = keras.optimizers.schedules.CosineDecay(1e-3, FLAGS.epochs * steps)
-    model.compile(keras.optimizers.Adam(schedule),
+    stage, = recipes.single_stage(recipes.RunRequest(epochs=FLAGS.epochs))
+    model.compile(make_optimizer(**stage.optimizer_options(), epochs=stage.epochs,
+                                 steps_per_epoch=steps),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     model.fit(dataset.train_dataset(FLAGS.batch_size, seed=seed), epochs=FLAGS.epochs,
