@@ -210,7 +210,7 @@ def test_resuming_into_a_folder_of_another_request_is_refused(fashion, tmp_path)
         {"command": "python train.py --epochs=9",
          "request": run.run_identity(dataclasses.replace(fashion, epochs=9))}))
     with pytest.raises(RunError, match=r"holds a run of another request \(python train.py "
-                                       r"--epochs=9\)"):
+                                       r"--epochs=9; epochs: 9 there, 5 here\)"):
         run.train(dataclasses.replace(fashion, output_dir=str(tmp_path)))
 
 

@@ -209,10 +209,16 @@ def _output_dir(output_dir: str | None, identity: dict) -> pathlib.Path:
         command_file = output_dir / COMMAND_FILE
         if command_file.exists():
             run = json.loads(command_file.read_text())
-            if run.get("request") != identity:
+            other = run.get("request") or {}
+            if other != identity:
+                differences = ", ".join(
+                    f"{name}: {other.get(name)!r} there, {identity.get(name)!r} here"
+                    for name in sorted(identity.keys() | other.keys())
+                    if other.get(name) != identity.get(name))
                 raise RunError(f"{output_dir} holds a run of another request "
-                               f"({run.get('command') or run.get('request')}); choose another "
-                               "--output_dir or delete that folder.")
+                               f"({run.get('command') or 'started from Python'}; "
+                               f"{differences}); choose another --output_dir or delete "
+                               "that folder.")
         return output_dir
     for command_file in sorted(RUNS_ROOT.glob(f"*/{COMMAND_FILE}"), reverse=True):
         run = json.loads(command_file.read_text())
