@@ -31,12 +31,13 @@ from collections.abc import Iterator
 
 from tf_keras.src.engine import functional
 
-from keras_bnn._keras import keras, lq, unsafe_deserialization
+from keras_bnn._keras import keras, lq, tf, unsafe_deserialization
 from keras_bnn.keras3 import to_tf_keras
 
 __all__ = ["FLOAT_TO_QUANTIZED", "all_layers", "as_functional", "consumers", "entry_sources",
            "float_counterpart", "has_graph", "is_binary_layer", "is_quantized_layer",
-           "layer_entry", "producers", "readers", "rebuild", "redirect", "source_names"]
+           "layer_entry", "producers", "readers", "rebuild", "redirect", "source_names",
+           "source_tensor"]
 
 # Each Keras layer that larq quantizes, and larq's quantized layer (keras_bnn's ReCUConv2D
 # is a QuantConv2D).
@@ -274,6 +275,39 @@ def source_names(entry: dict) -> list[str]:
     ```
     """
     return [source[0] for source in entry_sources(entry)]
+
+
+def source_tensor(model: keras.Model, source: list) -> tf.Tensor:
+    """The Keras tensor of the functional `model` that a source of `model.get_config()`
+    names: the same tensor, so that a model made from it shares `model`'s layers and
+    weights instead of rebuilding them.
+
+    ```python
+    import tensorflow as tf
+    from keras_bnn.graphs import source_tensor
+
+    inputs = tf.keras.Input((8,), name="x")
+    hidden = tf.keras.layers.Dense(4, name="hidden")(inputs)
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(2)(hidden))
+    assert source_tensor(model, ["hidden", 0, 0]) is hidden
+    probe = tf.keras.Model(model.inputs, [*model.outputs, hidden])  # no layer copied
+    ```
+
+    # Arguments
+        model: A functional model.
+        source: `[layer name, node index, tensor index, ...]` as its config writes them.
+
+    # Returns
+        The symbolic tensor.
+    """
+    name, config_index, tensor_index = source[:3]
+    layer = model.get_layer(name)
+    # The config numbers only the calls that belong to `model`, after the call a nested
+    # model makes inside itself where there is one (as `Functional.get_config` counts).
+    calls = [node for index, node in enumerate(layer._inbound_nodes)
+             if functional._make_node_key(name, index) in model._network_nodes]
+    first = 1 if functional._should_skip_first_node(layer) else 0
+    return tf.nest.flatten(calls[config_index - first].outputs)[tensor_index]
 
 
 def producers(config: dict) -> dict[str, list[str]]:

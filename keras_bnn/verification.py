@@ -36,7 +36,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from keras_bnn._keras import keras, tf
-from keras_bnn.graphs import as_functional, entry_sources, rebuild
+from keras_bnn.graphs import as_functional, entry_sources, rebuild, source_tensor
 from keras_bnn.lce import lce_flatbuffer, run
 
 __all__ = ["CHECKED_SAMPLES", "LOCAL_TOLERANCE", "Comparison", "ConvCheck",
@@ -180,16 +180,15 @@ def probe_twin(model: keras.Model,
             is checked where the model reads it.
 
     # Returns
-        `(twin, names)`; the twin has `model`'s weights.
+        `(twin, names)`; the twin is made of `model`'s own layers (nothing is copied).
 
     # Raises
         ValueError: for a subclassed model.
     """
     functional = as_functional(model, "probe_twin()")
-    config = functional.get_config()
-    sources, names = _cuts(config, binary_convs)
-    config["output_layers"] = [*config["output_layers"], *map(list, sources)]
-    return rebuild(config, weights_from=functional), names
+    sources, names = _cuts(functional.get_config(), binary_convs)
+    cut_tensors = [source_tensor(functional, source) for source in sources]
+    return keras.Model(functional.inputs, [*functional.outputs, *cut_tensors]), names
 
 
 def cut_model(model: keras.Model, binary_convs: Iterable[str],

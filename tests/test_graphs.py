@@ -60,3 +60,24 @@ def test_has_graph():
             return inputs
 
     assert not graphs.has_graph(Subclassed())
+
+
+def test_source_tensor_is_the_tensor_a_config_source_names():
+    """Sources count only the model's own calls of a layer: not a call for another model,
+    and a nested model's after the one it makes inside itself."""
+    inner_input = keras.Input((4,), name="inner_input")
+    inner = keras.Model(inner_input, keras.layers.Dense(4, name="inner_dense")(inner_input),
+                        name="inner")
+    inputs = keras.Input((4,), name="x")
+    shared = keras.layers.Dense(4, name="shared")
+    shared(keras.Input((4,)))  # a call that is not the model's
+    first = shared(inputs)
+    second = shared(first)
+    nested = inner(second)
+    model = keras.Model(inputs, keras.layers.Add(name="add")([first, nested]))
+
+    entries = {entry["name"]: entry for entry in model.get_config()["layers"]}
+    added = [graphs.source_tensor(model, source) for source in graphs.entry_sources(entries["add"])]
+    assert added[0] is first and added[1] is nested
+    (read_by_inner,) = graphs.entry_sources(entries["inner"])
+    assert graphs.source_tensor(model, read_by_inner) is second
