@@ -78,29 +78,34 @@ def docstring_examples() -> list[tuple[str, str]]:
     return examples
 
 
-def _run_in_this_process(examples: list[tuple[str, str]], root: str) -> list[str | None]:
-    """Runs each example in its own namespace and a new folder under `root`; the traceback
-    of each failed one (None where it ran)."""
+def _run_in_this_process(examples: list[tuple[str, str]],
+                         root: str) -> list[tuple[str | None, float]]:
+    """Runs each example in its own namespace and a new folder under `root`; for each, the
+    traceback if it failed (else None) and the seconds it took."""
+    import time
     import traceback
 
-    failures = []
+    runs = []
     for index, (where, code) in enumerate(examples):
         folder = pathlib.Path(root, str(index))
         folder.mkdir()
         os.chdir(folder)
+        started, failure = time.perf_counter(), None
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(code, where, "exec"), {"__name__": "__main__"})
-            failures.append(None)
         except BaseException:
-            failures.append(traceback.format_exc())
-    return failures
+            failure = traceback.format_exc()
+        runs.append((failure, time.perf_counter() - started))
+    return runs
 
 
-def run_examples(examples: list[tuple[str, str]], root: pathlib.Path) -> list[str | None]:
+def run_examples(examples: list[tuple[str, str]],
+                 root: pathlib.Path) -> list[tuple[str | None, float]]:
     """Runs `examples` in order in ONE fresh Python process (one TensorFlow start for all),
     as a user would: without `TF_USE_LEGACY_KERAS`, with `KERAS_BNN_DATA_DIR` pointing at
-    the shared data sets. Returns the traceback of each failed example (None where it ran)."""
+    the shared data sets. Returns, for each example, the traceback if it failed (else None)
+    and the seconds it took."""
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     env["KERAS_BNN_DATA_DIR"] = str(SHARED_DATASETS)  # where data.load finds real data sets
@@ -113,10 +118,11 @@ def run_examples(examples: list[tuple[str, str]], root: pathlib.Path) -> list[st
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def failure_report(examples: list[tuple[str, str]], failures: list[str | None]) -> str:
+def failure_report(examples: list[tuple[str, str]],
+                   runs: list[tuple[str | None, float]]) -> str:
     """Each failed example's place, code and traceback."""
     return "\n\n".join(f"--- {where}\n{code}\n{failure}"
-                       for (where, code), failure in zip(examples, failures) if failure)
+                       for (where, code), (failure, _) in zip(examples, runs) if failure)
 
 
 if __name__ == "__main__":
@@ -124,6 +130,10 @@ if __name__ == "__main__":
     chosen = [(where, code) for where, code in
               (page_examples() if kind == "pages" else docstring_examples())
               if where.startswith(prefix)]
-    failed = run_examples(chosen, pathlib.Path(tempfile.mkdtemp(prefix="examples-")))
-    print(failure_report(chosen, failed))
-    print(f"{len(chosen)} examples, {sum(f is not None for f in failed)} failed")
+    runs = run_examples(chosen, pathlib.Path(tempfile.mkdtemp(prefix="examples-")))
+    print(failure_report(chosen, runs))
+    print("slowest:", *(f"{seconds:6.1f} s  {where}" for seconds, where in
+                        sorted(((s, w) for (w, _), (_, s) in zip(chosen, runs)), reverse=True)[:10]),
+          sep="\n")
+    print(f"{len(chosen)} examples, {sum(failure is not None for failure, _ in runs)} failed, "
+          f"{sum(seconds for _, seconds in runs):.0f} s")
