@@ -55,6 +55,16 @@ def run_command(*args, cwd=ROOT, **extra_env):
                           env=environment(**extra_env), timeout=600)
 
 
+def request_from(args):
+    """The `RunRequest` that `train.py args` runs (its flags, parsed in this process)."""
+    train.FLAGS.unparse_flags()
+    try:
+        train.FLAGS(["train.py", *args])
+        return train.request_from_flags()
+    finally:
+        train.FLAGS.unparse_flags()
+
+
 def final_weights(run_dir):
     return tf.keras.models.load_model(run_dir / "model.keras").get_weights()
 
@@ -135,7 +145,8 @@ def test_a_model_lce_cannot_run_is_trained_and_saved_but_not_exported(fashion, t
     assert (tmp_path / "model.keras").is_file() and not (tmp_path / "model.tflite").exists()
 
 
-def test_kill_9_mid_epoch_then_the_same_command_resumes_to_the_same_weights(fashion, tmp_path):
+def test_kill_9_mid_epoch_then_the_same_command_resumes_to_the_same_weights(
+        fashion, tmp_path, capsys, monkeypatch):
     args = [f"--data_dir={fashion.data_dir}", *QUICK_FLAGS, "--model=bnn_small", "--epochs=4",
             "--steps_per_epoch=12", "--seed=3", "--noexport"]
     workdir = tmp_path / "work"  # runs/<timestamp> goes here
@@ -164,11 +175,11 @@ def test_kill_9_mid_epoch_then_the_same_command_resumes_to_the_same_weights(fash
     clock.write_text(json.dumps({"seconds": 1000.0}))
 
     started = time.perf_counter()
-    resumed = run_command(*args, cwd=workdir)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    monkeypatch.chdir(workdir)  # the same flags, run in this process
+    _, printed = train_in_process(request_from(args), capsys)
     wall_seconds = json.loads((run_dir / "metrics.json").read_text())["wall_seconds"]
-    assert 1000 < wall_seconds < 1000 + time.perf_counter() - started
-    assert f"Resuming the unfinished run in runs/{run_dir.name}" in resumed.stdout
+    assert 1000 < wall_seconds <= round(1000 + time.perf_counter() - started, 1)  # rounded
+    assert f"Resuming the unfinished run in runs/{run_dir.name}" in printed
     assert [p.name for p in (workdir / "runs").iterdir()] == [run_dir.name]
     for a, b in zip(final_weights(tmp_path / "straight"), final_weights(run_dir)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -215,15 +226,10 @@ def test_resuming_into_a_folder_of_another_request_is_refused(fashion, tmp_path)
 
 
 def test_the_flags_make_the_request_the_api_takes(fashion):
-    train.FLAGS.unparse_flags()
-    try:
-        train.FLAGS(["train.py", f"--data_dir={fashion.data_dir}", *QUICK_FLAGS, "--epochs=3",
-                     "--model=bnn_small", "--input_quantizer=ternary_sign",
-                     "--model_option=width=0.5", "--lr_schedule=step", "--decay_epochs=1,2",
-                     "--noexport"])
-        request = train.request_from_flags()
-    finally:
-        train.FLAGS.unparse_flags()
+    request = request_from([f"--data_dir={fashion.data_dir}", *QUICK_FLAGS, "--epochs=3",
+                            "--model=bnn_small", "--input_quantizer=ternary_sign",
+                            "--model_option=width=0.5", "--lr_schedule=step",
+                            "--decay_epochs=1,2", "--noexport"])
     assert request == dataclasses.replace(
         fashion, epochs=3, model="bnn_small", schedule="step", decay_epochs=(1.0, 2.0),
         model_options={"input_quantizer": "ternary_sign", "width": 0.5}, export=False)
@@ -231,19 +237,17 @@ def test_the_flags_make_the_request_the_api_takes(fashion):
     assert RunRequest() == train.DEFAULT  # the flags' defaults are the request's
 
 
-def test_mirrored_strategy_on_two_logical_cpus_follows_one_device(fashion, tmp_path):
-    """BatchNorm normalizes per replica: the two runs agree within noise, not exactly."""
-    common = dataclasses.replace(fashion, epochs=2, steps_per_epoch=12, batch_size=64,
-                                 export=False)
-    mirrored = run.train(dataclasses.replace(common, strategy="mirrored",
-                                             output_dir=str(tmp_path / "mirrored")))
-    single = run.train(dataclasses.replace(common, output_dir=str(tmp_path / "single")))
-    assert mirrored["test_accuracy"] > 0.3 and single["test_accuracy"] > 0.3  # chance: 0.1
-    assert abs(mirrored["test_accuracy"] - single["test_accuracy"]) < 0.15
+def test_a_mirrored_run_on_two_logical_cpus_learns_and_finishes_on_one_device(fashion, tmp_path):
+    """That mirrored training computes what one device does is test_training's; here the
+    run loop drives it."""
+    request = dataclasses.replace(fashion, epochs=2, steps_per_epoch=12, batch_size=64,
+                                  export=False, output_dir=str(tmp_path))
+    mirrored = run.train(dataclasses.replace(request, strategy="mirrored"))
+    assert mirrored["test_accuracy"] > 0.3  # chance: 0.1
     # The mirrored run's results load on one device: resuming there finds it finished.
     # Replicas keep their own BatchNorm statistics, which the saved model averages, so the
     # one-device evaluation differs slightly from the replicated one.
-    again = run.train(dataclasses.replace(common, output_dir=str(tmp_path / "mirrored")))
+    again = run.train(request)
     assert again["test_accuracy"] == pytest.approx(mirrored["test_accuracy"], abs=0.03)
     assert again["wall_seconds"] == mirrored["wall_seconds"]  # the training's, not the reload's
 
@@ -262,7 +266,7 @@ def test_multi_worker_training_with_two_local_workers(fashion, tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     scratch = tmp_path / "tmp"  # the workers' temporary folders
     scratch.mkdir()
-    args = [f"--data_dir={fashion.data_dir}", *QUICK_FLAGS, "--epochs=2", "--steps_per_epoch=8",
+    args = [f"--data_dir={fashion.data_dir}", *QUICK_FLAGS, "--epochs=1", "--steps_per_epoch=8",
             "--strategy=multi_worker", f"--output_dir={tmp_path / 'run'}"]
     processes = [
         subprocess.Popen(
@@ -324,20 +328,20 @@ def test_binaryduo_recipe_decouples_without_changing_accuracy_and_resumes_in_sta
 
 
 def test_recu_run_schedules_tau_logs_dead_weights_and_plots_them(fashion, tmp_path):
-    run.train(dataclasses.replace(fashion, model="recu_resnet20", epochs=2, steps_per_epoch=2,
+    run.train(dataclasses.replace(fashion, model="recu_small", epochs=2, steps_per_epoch=2,
                                   export=False, output_dir=str(tmp_path)))
     history = json.loads((tmp_path / "train/checkpoints/history.json").read_text())
     assert [epoch["tau"] for epoch in history] == pytest.approx(
         [tau_schedule(0, 2), tau_schedule(1, 2)])
     assert all(0 <= epoch["dead_fraction"] < 0.5 and "flip_ratio" in epoch for epoch in history)
-    assert "stage1_block1_1_conv/dead_fraction" in history[0]
+    assert "conv2/dead_fraction" in history[0]  # per binary conv too
     assert (tmp_path / "latent_weights.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any((tmp_path / "train/tensorboard/weights").rglob("events.out.tfevents.*"))
 
 
-# Two stages of two blocks (the recipes do not depend on the depth, the tests' time does);
+# One stage of two blocks (the recipe does not depend on the depth; the test's time does);
 # test_export exports the whole network.
-SMALL_REAL_TO_BINARY = {"stage_filters": (4, 8)}
+SMALL_REAL_TO_BINARY = {"stage_filters": (8,)}
 
 
 def test_real_to_binary_trains_three_taught_stages_and_resumes_in_the_last(
