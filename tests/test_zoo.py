@@ -284,19 +284,6 @@ def test_unknown_name_lists_the_valid_names():
         assert name in str(error.value)
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_weights_file_round_trip(name, tmp_path):
-    model = build(name, num_classes=5)
-    perturb_all_weights(model)
-    path = tmp_path / "model.weights.h5"
-    model.save_weights(path)
-    x = images(input_shape(name))
-
-    loaded = build(name, num_classes=5, weights=str(path))
-    np.testing.assert_array_equal(predict(loaded, x), predict(model, x))
-    assert not np.array_equal(predict(build(name, num_classes=5), x), predict(model, x))
-
-
 @pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 @pytest.mark.parametrize("file_name", ["weights.h5", "model.keras", "model.h5"])
 def test_weights_from_every_local_format(file_name, tmp_path):
@@ -340,15 +327,21 @@ def test_weights_that_are_nothing_loadable_are_refused(weights, message, tmp_pat
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_saves_and_loads_as_keras_without_custom_objects(name, tmp_path):
+def test_saves_as_keras_and_as_weights_and_loads_both(name, tmp_path):
+    """A `.keras` file loads without custom_objects; a weights file through `weights=`."""
     model = build(name, num_classes=5)
     perturb_all_weights(model)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    reloaded = tf.keras.models.load_model(path)
+    model.save(tmp_path / "model.keras")
+    model.save_weights(tmp_path / "model.weights.h5")
     x = images(input_shape(name))
-    np.testing.assert_array_equal(predict(reloaded, x), predict(model, x))
+    expected = predict(model, x)
+
+    reloaded = tf.keras.models.load_model(tmp_path / "model.keras")
+    np.testing.assert_array_equal(predict(reloaded, x), expected)
     assert [type(layer) for layer in reloaded.layers] == [type(layer) for layer in model.layers]
+    loaded = build(name, num_classes=5, weights=str(tmp_path / "model.weights.h5"))
+    np.testing.assert_array_equal(predict(loaded, x), expected)
+    assert not np.array_equal(predict(build(name, num_classes=5), x), expected)
 
 
 @pytest.mark.parametrize(
