@@ -19,6 +19,8 @@ import tarfile
 
 import numpy as np
 
+from zoo.__main__ import markdown_table  # the one Markdown table writer
+
 
 def mean_and_std(values):
     """Mean and sample standard deviation (0 for a single value)."""
@@ -49,15 +51,13 @@ def machine():
 
 def table(header, rows):
     """A Markdown table of `header` (column titles) and `rows` (lists of cells, shown with
-    `str`), as one string.
+    `str`), as one string (`zoo.__main__.markdown_table`, which writes the zoo's tables).
 
     ```python
     table(["model", "ms"], [["bnn_resnet18", "7.4"]])  # "| model | ms |\n| --- | --- |\n..."
     ```
     """
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return markdown_table([[str(cell) for cell in row] for row in rows], header)
 
 
 def write_results(output, markdown, payload):

@@ -1,7 +1,6 @@
 """The docs site builds in strict mode: a page for every public module, the benchmark
 results as written, the zoo page from the registry."""
 
-import itertools
 import pathlib
 import pkgutil
 import re
@@ -13,6 +12,7 @@ from mkdocs.config import load_config
 
 import keras_bnn
 import zoo
+from markdown_tables import markdown_tables
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -80,20 +80,6 @@ def test_the_docs_build_in_strict_mode(tmp_path):
     # Three tables, headers included: the models, their sizes, the registered weights.
     assert zoo_page.count("<tr>") == 3 + 2 * len(zoo.list_models()) + len(zoo.weights.entries())
     assert "../shared" not in zoo_page  # a path users do not have
-
-
-def markdown_tables(text):
-    """Every Markdown table of `text`: (header cells, rows of cells)."""
-    tables, lines = [], text.splitlines()
-    for index, line in enumerate(lines[:-1]):
-        if line.startswith("| ") and lines[index + 1].startswith("| ---"):
-            rows = itertools.takewhile(lambda row: row.startswith("| "), lines[index + 2:])
-            tables.append((cells(line), [cells(row) for row in rows]))
-    return tables
-
-
-def cells(row):
-    return [cell.strip() for cell in row.strip().strip("|").split("|")]
 
 
 @pytest.mark.unit
