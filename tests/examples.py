@@ -132,8 +132,8 @@ if __name__ == "__main__":
               if where.startswith(prefix)]
     runs = run_examples(chosen, pathlib.Path(tempfile.mkdtemp(prefix="examples-")))
     print(failure_report(chosen, runs))
-    print("slowest:", *(f"{seconds:6.1f} s  {where}" for seconds, where in
-                        sorted(((s, w) for (w, _), (_, s) in zip(chosen, runs)), reverse=True)[:10]),
-          sep="\n")
+    timed = sorted(((seconds, where) for (where, _), (_, seconds) in zip(chosen, runs)),
+                   reverse=True)
+    print("slowest:", *(f"{seconds:6.1f} s  {where}" for seconds, where in timed[:10]), sep="\n")
     print(f"{len(chosen)} examples, {sum(failure is not None for failure, _ in runs)} failed, "
           f"{sum(seconds for _, seconds in runs):.0f} s")

@@ -153,7 +153,8 @@ def binarized_application(application, method):
 
 
 @pytest.mark.parametrize("application, method", [
-    ("ResNet50 blocks", "bnn"), ("MobileNetV2 blocks", "recu"), ("EfficientNetB0 blocks", "binaryduo")])
+    ("ResNet50 blocks", "bnn"), ("MobileNetV2 blocks", "recu"),
+    ("EfficientNetB0 blocks", "binaryduo")])
 def test_keras_applications_binarize_and_export_exactly(application, method, cifar_images):
     binary = binarized_application(application, method)
     result = assert_exports_exactly(binary, cifar_images[:4])
