@@ -115,6 +115,17 @@ def test_the_cut_model_computes_each_tensor_from_the_values_given_before_it(shif
                                   values[1 + names.index("bconv_1 output")])
 
 
+def test_keras_outputs_runs_in_batches_and_keeps_every_sample_in_order(shifted):
+    model, x, convs = shifted
+    twin, _ = verification.probe_twin(model, convs)
+    inputs = np.concatenate([x, x[::-1], x[:1]])  # 9 samples: batches of 4, 4 and 1
+    batched = verification.keras_outputs(twin, [inputs], batch_size=4)
+    whole = [np.asarray(value) for value in twin(inputs, training=False)]
+    assert [value.shape for value in batched] == [value.shape for value in whole]
+    for got, want in zip(batched, whole):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_shared_tensors_are_cut_once_and_sequential_models_work():
     model = keras.Sequential([keras.Input((8, 8, 3)), binary_conv(8, "first"),
                               binary_conv(8, "second")])

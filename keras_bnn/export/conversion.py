@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from keras_bnn import int8 as int8_lib
-from keras_bnn._keras import keras, lq, tf
+from keras_bnn._keras import keras, lq
 from keras_bnn.converter_fixes import exact_strided_padding
 from keras_bnn.converter_process import ConverterCrash
 from keras_bnn.decoupling import has_ternary_activations
@@ -32,7 +32,8 @@ from keras_bnn.graphs import all_layers, as_functional, has_graph
 from keras_bnn.keras3 import to_tf_keras
 from keras_bnn.lce import lce_flatbuffer, run
 from keras_bnn.quantizers import TernarySign
-from keras_bnn.verification import ConvCheck, VerificationError, check_binary_convs, compare
+from keras_bnn.verification import (ConvCheck, VerificationError, check_binary_convs,
+                                    compare, keras_outputs)
 
 __all__ = ["MIN_AGREEMENT", "TOLERANCE", "convert"]
 
@@ -300,7 +301,7 @@ def _outputs_differ(model: keras.Model, result: ExportResult, tolerance: float) 
 def _compare(model: keras.Model, result: ExportResult, inputs: np.ndarray,
              labels: np.ndarray | None, kernel: str | None) -> None:
     """Fills in how the flatbuffer's outputs on `inputs` compare with the Keras model's."""
-    expected = tf.nest.flatten(model.predict(inputs, verbose=0, batch_size=64))
+    expected = keras_outputs(model, [inputs])
     outputs = run(result.flatbuffer, inputs, kernel)
     worst = max((compare(f"output {index}", want, got)
                  for index, (want, got) in enumerate(zip(expected, outputs))),
