@@ -83,7 +83,8 @@ def served(tmp_path, monkeypatch):
 
     handler = functools.partial(Quiet, directory=folder)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    # Polling every 10 ms, shutdown() returns at once (the default 0.5 s, per test).
+    threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True).start()
     yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
 
