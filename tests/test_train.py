@@ -251,8 +251,8 @@ def test_multi_worker_training_with_two_local_workers(fashion, tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     scratch = tmp_path / "tmp"  # the workers' temporary folders
     scratch.mkdir()
-    args = [f"--data_dir={fashion.data_dir}", *QUICK_FLAGS, "--epochs=1", "--steps_per_epoch=8",
-            "--strategy=multi_worker", f"--output_dir={tmp_path / 'run'}"]
+    args = [f"--data_dir={fashion.data_dir}", *QUICK_FLAGS, "--model=bnn_small", "--epochs=1",
+            "--steps_per_epoch=16", "--strategy=multi_worker", f"--output_dir={tmp_path / 'run'}"]
     processes = [
         subprocess.Popen(
             command(*args), cwd=tmp_path, text=True, stdout=subprocess.PIPE,
