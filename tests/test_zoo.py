@@ -7,6 +7,7 @@ quantizers) and, for VGG-small, VGG-7, ResNet-20 and ResNet-18, by a parameter c
 computed here from the architecture's formula. ImageNet-sized models run at 64x64.
 """
 
+import functools
 import re
 
 import larq as lq
@@ -55,6 +56,12 @@ def build(name, **options):
     return zoo.get_model(name, input_shape=input_shape(name), **options)
 
 
+@functools.cache
+def built(name):
+    """`build(name)`, once per test process: for the tests that only read the model."""
+    return build(name)
+
+
 def images(shape, batch=2, seed=0):
     return np.random.default_rng(seed).normal(size=(batch, *shape)).astype(np.float32)
 
@@ -95,7 +102,7 @@ def test_every_model_has_expectations_and_defaults():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_builds_with_defaults_and_outputs_logits(name):
-    model = build(name)
+    model = built(name)
     assert model.input_shape[1:] == input_shape(name)
     outputs = predict(model, images(input_shape(name)))
     assert outputs.shape == (2, zoo.DEFAULTS[name]["num_classes"])
@@ -119,7 +126,7 @@ def test_input_shape_and_num_classes_overrides(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_first_conv_and_classifier_are_full_precision_every_other_conv_binary(name):
-    model = build(name)
+    model = built(name)
     first, *others = conv_layers(model)
     assert type(first) is tf.keras.layers.Conv2D
     assert first.kernel.shape[2] == input_shape(name)[-1]  # it reads the image
@@ -243,7 +250,7 @@ def test_vgg7_binary_macs_match_the_architecture():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_larq_summary_reports_binary_weights_and_macs(name):
-    model = build(name)
+    model = built(name)
     lines = []
     lq.models.summary(model, print_fn=lines.append)
     text = "\n".join(lines)
