@@ -247,7 +247,7 @@ def keras_outputs(model: keras.Model, inputs: list[np.ndarray],
     """The outputs of `model` (inference mode) on a list of NumPy batches, as a list.
 
     Direct calls, `batch_size` samples at a time: `predict` would first trace the model,
-    which takes longer than running it on the samples of a check (1.3 s for a ResNet-18).
+    which takes longer than running it on the few samples of a check.
 
     ```python
     import keras_bnn
