@@ -20,15 +20,14 @@ def test_readme_opens_with_the_two_setup_commands():
     assert first_lines[1].startswith("make test")
 
 
-@pytest.mark.slow
-def test_every_readme_and_docs_page_example_runs(tmp_path, shared_datasets):
-    runs = run_examples(PAGE_EXAMPLES, tmp_path)
-    assert not any(failure for failure, _ in runs), failure_report(PAGE_EXAMPLES, runs)
+def test_the_api_reference_shows_docstring_examples():
+    assert len(docstring_examples()) >= 200  # every public module's page shows examples
 
 
 @pytest.mark.slow
-def test_every_docstring_example_of_the_api_reference_runs(tmp_path, shared_datasets):
-    examples = docstring_examples()
-    assert len(examples) >= 200  # every public module's page shows examples
+def test_every_example_runs(tmp_path, shared_datasets):
+    """The README's and the docs pages' examples, then the API reference's, in one process
+    (one TensorFlow start, and the converter process, for all)."""
+    examples = PAGE_EXAMPLES + docstring_examples()
     runs = run_examples(examples, tmp_path)
     assert not any(failure for failure, _ in runs), failure_report(examples, runs)
