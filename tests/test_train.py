@@ -318,16 +318,24 @@ def test_binaryduo_recipe_decouples_without_changing_accuracy_and_resumes_in_sta
     assert exported["lce_binary_convs"] == 2  # the decoupled model, all binary in LCE
 
 
-def test_recu_run_schedules_tau_logs_dead_weights_and_plots_them(fashion, tmp_path):
+@pytest.fixture(scope="module")
+def recu_run(fashion, tmp_path_factory):
+    """A finished two-epoch run of the recu recipe (recu_small, no export), for the tests
+    that only read its folder."""
+    run_dir = tmp_path_factory.mktemp("recu_run")
     run.train(dataclasses.replace(fashion, model="recu_small", epochs=2, steps_per_epoch=2,
-                                  export=False, output_dir=str(tmp_path)))
-    history = json.loads((tmp_path / "train/checkpoints/history.json").read_text())
+                                  export=False, output_dir=str(run_dir)))
+    return run_dir
+
+
+def test_recu_run_schedules_tau_logs_dead_weights_and_plots_them(recu_run):
+    history = json.loads((recu_run / "train/checkpoints/history.json").read_text())
     assert [epoch["tau"] for epoch in history] == pytest.approx(
         [tau_schedule(0, 2), tau_schedule(1, 2)])
     assert all(0 <= epoch["dead_fraction"] < 0.5 and "flip_ratio" in epoch for epoch in history)
     assert "conv2/dead_fraction" in history[0]  # per binary conv too
-    assert (tmp_path / "latent_weights.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert any((tmp_path / "train/tensorboard/weights").rglob("events.out.tfevents.*"))
+    assert (recu_run / "latent_weights.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any((recu_run / "train/tensorboard/weights").rglob("events.out.tfevents.*"))
 
 
 # One stage of two blocks (the recipe does not depend on the depth; the test's time does);
@@ -359,18 +367,11 @@ def test_real_to_binary_trains_three_taught_stages_and_resumes_in_the_last(
 
 
 # The smallest model of each recipe whose files hold more than Keras's and larq's own layers
-# in one stage (real_to_binary: its own test). The single-stage and float-twin recipes write
-# what the recu recipe writes, with fewer kinds of layers.
-EVERY_OTHER_RECIPE = {
-    "recu": dict(model="recu_small"),
-    "binaryduo": dict(model="bnn_small", model_options={"input_quantizer": "ternary_sign"},
-                      recipe="binaryduo"),
-}
-
-
-def test_every_file_of_the_other_recipes_loads_in_a_fresh_process(fashion, tmp_path):
-    for recipe, fields in EVERY_OTHER_RECIPE.items():
-        run.train(dataclasses.replace(fashion, epochs=1, steps_per_epoch=2, export=False,
-                                      output_dir=str(tmp_path / recipe), **fields))
-    assert_every_file_loads_in_a_fresh_process(*(tmp_path / recipe
-                                                 for recipe in EVERY_OTHER_RECIPE))
+# in one stage (real_to_binary: its own test): recu's (recu_run) and binaryduo's. The
+# single-stage and float-twin recipes write what the recu recipe writes, with fewer kinds of
+# layers.
+def test_every_file_of_the_other_recipes_loads_in_a_fresh_process(fashion, recu_run, tmp_path):
+    run.train(dataclasses.replace(
+        fashion, model="bnn_small", model_options={"input_quantizer": "ternary_sign"},
+        recipe="binaryduo", epochs=1, steps_per_epoch=2, export=False, output_dir=str(tmp_path)))
+    assert_every_file_loads_in_a_fresh_process(recu_run, tmp_path)
