@@ -192,6 +192,25 @@ def test_models_that_cannot_be_decoupled_are_refused_with_the_reason(build, mess
         keras_bnn.decouple(build())
 
 
+def sign_times_l1_norm(kernel):
+    """A kernel quantizer whose scale grows with the input channels: [W, W] gets twice W's."""
+    return tf.sign(kernel) * tf.reduce_sum(tf.abs(kernel))
+
+
+def test_a_kernel_quantizer_that_sees_the_duplicated_kernel_differently_is_refused():
+    with pytest.raises(ValueError, match="quantizes the duplicated kernel"):
+        keras_bnn.decouple(small_model(kernel_quantizer=sign_times_l1_norm))
+
+
+def test_a_scaled_kernel_quantizer_that_keeps_its_scale_is_decoupled():
+    # Scaled by the mean magnitude per output channel: the same over [W, W], up to the
+    # rounding of the sums (the tolerance of the check), and the function stays.
+    ternary = small_model(kernel_quantizer="magnitude_aware_sign", padding="same",
+                          pad_values=1.0)
+    images = np.random.default_rng(0).normal(size=(4, 6, 6, 4)).astype(np.float32)
+    assert_same_function(ternary, keras_bnn.decouple(ternary), images)
+
+
 def test_shared_ternary_layer_is_refused():
     conv = lq.layers.QuantConv2D(4, 3, padding="same", pad_values=1.0,
                                  input_quantizer="ternary_sign")
