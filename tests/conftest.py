@@ -1,27 +1,60 @@
-"""Shared test set-up: keras_bnn first (Keras 2), two logical CPUs, the real data sets,
-a local HTTP server."""
+"""Shared test set-up: TensorFlow in each test process (keras_bnn first, for Keras 2), the
+real data sets, a local HTTP server, the order of the modules."""
 
+import atexit
 import functools
 import http.server
+import os
 import pathlib
+import sys
 import tarfile
 import threading
 
-import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 before anything else)
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from keras_bnn import downloads
 
-# Two logical CPU devices, so that tests can train under MirroredStrategy. This must happen
-# before TensorFlow initializes its runtime, hence at import time of the conftest.
-_cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    _cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-)
+def pytest_configure(config):
+    """Sets up TensorFlow in each process that runs tests, before any test module imports
+    it: keras_bnn first (Keras 2), the process's share of the cores, two logical CPUs.
+    pytest-xdist's controller process runs no test and skips it (a TensorFlow start less
+    before the test processes start)."""
+    controller = (not hasattr(config, "workerinput") and not config.getoption("collectonly")
+                  and config.getoption("dist", "no") != "no" and config.getoption("tx", None))
+    if hasattr(config, "workerinput"):
+        atexit.register(_end_without_teardown)  # first registered: runs after all others
+    if not controller:
+        _set_up_tensorflow()
 
-SHARED_DATASETS = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+def _end_without_teardown():
+    """Ends an xdist test process once its results are sent and its exit handlers have run,
+    without the interpreter's teardown of what the tests left (gigabytes of models and
+    TensorFlow's state: seconds that the whole run waited for)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _set_up_tensorflow():
+    # Under `pytest -n N`, each test process (and each process it starts) gets its share
+    # of the cores for TensorFlow's ops: N processes each using every core, as TensorFlow
+    # does by default, spend the machine's time on contention.
+    processes = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if processes > 1:
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, os.cpu_count() // processes)))
+
+    import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 before anything else)
+    import tensorflow as tf
+
+    # Two logical CPU devices, so that tests can train under MirroredStrategy. This must
+    # happen before TensorFlow initializes its runtime.
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+
+TESTS = pathlib.Path(__file__).resolve().parent
+SHARED_DATASETS = TESTS.parents[1] / "shared" / "datasets"
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +84,8 @@ def extract_cifar(shared_datasets, root, per_class):
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
     """Each test starts with fresh layer names and a fixed seed."""
+    import tensorflow as tf
+
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(0)
     yield
@@ -59,6 +94,8 @@ def _fresh_keras_state():
 @pytest.fixture(scope="session")
 def cifar_images(shared_datasets):
     """32 real CIFAR-10 test images (JPEG copy), normalized."""
+    import tensorflow as tf
+
     images = []
     with tarfile.open(shared_datasets / "cifar10-jpeg.tar.gz") as archive:
         for member in archive:
@@ -73,6 +110,8 @@ def cifar_images(shared_datasets):
 @pytest.fixture
 def served(tmp_path, monkeypatch):
     """A folder served over HTTP on 127.0.0.1, and a fresh download cache."""
+    from keras_bnn import downloads
+
     folder = tmp_path / "served"
     folder.mkdir()
     monkeypatch.setenv(downloads.CACHE_ENVIRONMENT_VARIABLE, str(tmp_path / "cache"))
@@ -89,7 +128,39 @@ def served(tmp_path, monkeypatch):
     httpd.shutdown()
 
 
+# The modules that take longest, longest first (about how many seconds their tests take on 2
+# cores, from `pytest --durations=0`). `make test` hands each module whole to one of two
+# processes (`--dist loadscope`: a module's fixtures are built once), the next module to
+# whichever process is free first; with the long ones first, the two processes end together.
+LONGEST_FIRST = (
+    "test_examples.py",  # 135 s
+    "test_train.py",  # 128 s
+    "test_export.py",  # 85 s
+    "test_zoo.py",  # 63 s
+    "test_models_written_elsewhere.py",  # 30 s
+    "test_zoo_binaryduo.py",  # 25 s
+    "test_zoo_recu.py",  # 25 s
+    "test_zoo_weights.py",  # 25 s
+    "test_int8.py",  # 25 s
+    "test_keras_env.py",  # 24 s
+    "test_decoupling.py",  # 23 s
+    "test_binarization.py",  # 20 s
+    "test_benchmark.py",  # 17 s
+    "test_data.py",  # 16 s
+    "test_zoo_real_to_binary.py",  # 14 s
+    "test_callbacks.py",  # 13 s
+)
+
+
 def pytest_collection_modifyitems(items):
-    """Runs the slow tier first: the two test processes then end together, instead of one
-    waiting idle while the other runs a long test that started last."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Orders the modules longest first (LONGEST_FIRST, then the others as collected),
+    keeping each module's tests together and in their order."""
+    missing = [name for name in LONGEST_FIRST if not (TESTS / name).is_file()]
+    if missing:
+        raise pytest.UsageError(f"conftest.LONGEST_FIRST names {missing}, not in {TESTS}")
+
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
