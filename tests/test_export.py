@@ -1,5 +1,6 @@
 """keras_bnn.export: every zoo model converts strictly and verifiably; refusals write nothing."""
 
+import functools
 import subprocess
 import sys
 
@@ -15,9 +16,11 @@ from keras_bnn.export import __main__ as export_command
 SMALL_INPUT = {"alexnet": (64, 64, 3), "resnet18": (64, 64, 3), "resnet34": (64, 64, 3)}
 
 
+@functools.cache
 def build_for_export(name):
     """The zoo model as deployed (BinaryDuo's decoupled, ImageNet ones at 64x64), with the
-    BatchNorms of a trained model (`keras_bnn.benchmark.with_trained_batchnorms`)."""
+    BatchNorms of a trained model (`keras_bnn.benchmark.with_trained_batchnorms`); built
+    once per test process (no test changes it)."""
     shape = SMALL_INPUT.get(name.rsplit("_", 1)[-1])
     model = zoo.get_model(name, input_shape=shape, **zoo.deployed_options(name))
     return benchmark.with_trained_batchnorms(model)

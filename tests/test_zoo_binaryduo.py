@@ -61,7 +61,8 @@ def binary_input_channels(model):
 
 def test_official_widths_are_those_of_the_official_decoupled_code():
     # models/alexnet_decoupled.lua and resnet_decoupled.lua of the official repository.
-    alexnet = zoo.get_model("binaryduo_alexnet", stage="decoupled")
+    # Input channels do not depend on the input size: AlexNet at 64x64, as ResNet-18.
+    alexnet = zoo.get_model("binaryduo_alexnet", input_shape=(64, 64, 3), stage="decoupled")
     assert binary_input_channels(alexnet) == [176, 384, 512, 512, 384, 4800]
     resnet = zoo.get_model("binaryduo_resnet18", input_shape=(64, 64, 3), stage="decoupled")
     assert binary_input_channels(resnet) == [128] * 5 + [180] * 4 + [360] * 4 + [720] * 3
