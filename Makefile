@@ -48,11 +48,13 @@ train: $(INSTALLED) $(RUNTIME) $(NEEDS_DEFAULT_DATA)
 # The whole suite in two processes (pytest-xdist), each test module whole in one of them
 # (its fixtures built once), in the order tests/conftest.py gives: longest first.
 # `make test-unit` runs the unit tier only.
+PYTEST := $(PY) -m pytest -n 2 --dist loadscope --no-loadscope-reorder
+
 test: $(INSTALLED) $(RUNTIME)
-	$(PY) -m pytest -n 2 --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 test-unit: $(INSTALLED) $(RUNTIME)
-	$(PY) -m pytest -n 2 --dist loadscope --no-loadscope-reorder -m unit $(PYTEST_ARGS)
+	$(PYTEST) -m unit $(PYTEST_ARGS)
 
 # The docs site (docs/ and mkdocs.yml) into site/, in strict mode: a broken link, a missing
 # page or a docstring griffe cannot read fails the build. `make docs-serve` serves it at

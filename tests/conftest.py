@@ -19,10 +19,11 @@ def pytest_configure(config):
     it: keras_bnn first (Keras 2), the process's share of the cores, two logical CPUs.
     pytest-xdist's controller process runs no test and skips it (a TensorFlow start less
     before the test processes start)."""
-    controller = (not hasattr(config, "workerinput") and not config.getoption("collectonly")
-                  and config.getoption("dist", "no") != "no" and config.getoption("tx", None))
-    if hasattr(config, "workerinput"):
+    worker = hasattr(config, "workerinput")
+    if worker:
         atexit.register(_end_without_teardown)  # first registered: runs after all others
+    controller = (not worker and not config.getoption("collectonly")
+                  and config.getoption("dist", "no") != "no" and config.getoption("tx", None))
     if not controller:
         _set_up_tensorflow()
 
@@ -42,7 +43,8 @@ def _set_up_tensorflow():
     # does by default, spend the machine's time on contention.
     processes = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if processes > 1:
-        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, os.cpu_count() // processes)))
+        share = max(1, (os.cpu_count() or 1) // processes)
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(share))
 
     import keras_bnn  # noqa: F401  (sets up TensorFlow with Keras 2 before anything else)
     import tensorflow as tf
